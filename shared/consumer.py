@@ -1,0 +1,188 @@
+"""The consume loop: parse → validate → inbox → handler → commit → ack, in micro-batches.
+
+A batch of up to `batch_size` messages (or whatever arrived within `batch_wait`) is
+applied in one transaction with its inbox rows, then acknowledged together. A batch that
+fails is retried message by message, so one bad message fails alone. What does not parse
+or validate, or fails with a DomainError, is dead-lettered at once; other failures are
+requeued (the queue's delivery limit dead-letters a message that keeps failing). When the
+database itself is unreachable the batch is retried in place, without burning deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from shared.errors import DomainError
+from shared.events import Envelope, Payload, UnknownEventType
+from shared.inbox import record_once
+from shared.logs import event_id_var
+from shared.metrics import CONSUMER_BATCH, EVENTS_CONSUMED
+from shared.transport.base import InboundMessage, Transport
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("taktline.consumer")
+
+Handler = Callable[[UnitOfWork, Payload, Envelope], Awaitable[None]]
+UowFactory = Callable[[], UnitOfWork]
+
+
+@dataclass(slots=True)
+class _Parsed:
+    message: InboundMessage
+    envelope: Envelope
+    payload: Payload
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        queue: str,
+        transport: Transport,
+        uow_factory: UowFactory,
+        inbox: Table,
+        subscriptions: Mapping[str, Handler],
+        batch_size: int = 200,
+        batch_wait: float = 0.01,
+        prefetch: int = 500,
+    ) -> None:
+        self.service = service
+        self.queue = queue
+        self._transport = transport
+        self._uow_factory = uow_factory
+        self._inbox = inbox
+        self._subscriptions = dict(subscriptions)
+        self._batch_size = batch_size
+        self._batch_wait = batch_wait
+        self._prefetch = prefetch
+        self._incoming: asyncio.Queue[InboundMessage] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name=f"consumer:{self.queue}")
+        await self._transport.consume(
+            self.queue, list(self._subscriptions), self._incoming.put, prefetch=self._prefetch
+        )
+
+    async def stop(self) -> None:
+        if self._worker:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._incoming.get()]
+            deadline = time.monotonic() + self._batch_wait
+            while len(batch) < self._batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and self._incoming.empty():
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._incoming.get(), max(remaining, 0)))
+                except TimeoutError:
+                    break
+            try:
+                await self.handle_batch(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the loop die; the messages stay unacked
+                log.exception("consumer %s: batch handling crashed", self.queue)
+
+    async def handle_batch(self, messages: list[InboundMessage]) -> None:
+        parsed = [item for m in messages if (item := await self._parse(m)) is not None]
+        if not parsed:
+            return
+        CONSUMER_BATCH.labels(self.service).observe(len(parsed))
+        if await self._apply_waiting_for_database(parsed):
+            for item in parsed:
+                await item.message.ack()
+            return
+        for item in parsed:  # the batch failed: apply one by one so a bad message fails alone
+            await self._apply_single(item)
+
+    async def _apply_waiting_for_database(self, items: list[_Parsed]) -> bool:
+        """Apply the batch; retry in place while the database is away. False on other errors."""
+        backoff = 0.5
+        while True:
+            try:
+                await self._apply(items)
+                return True
+            except Exception as exc:
+                if not _is_transient(exc):
+                    if len(items) == 1:
+                        raise
+                    return False
+                log.warning("consumer %s: database unavailable (%s); retrying in %.1fs",
+                            self.queue, exc.__class__.__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+
+    async def _apply_single(self, item: _Parsed) -> None:
+        token = event_id_var.set(str(item.envelope.id))
+        try:
+            await self._apply_waiting_for_database([item])
+        except DomainError as exc:
+            log.error("consumer %s: %s rejected (%s); dead-lettered", self.queue,
+                      item.envelope.type, exc)
+            EVENTS_CONSUMED.labels(self.service, item.envelope.type, "dead").inc()
+            await item.message.reject(requeue=False)
+            return
+        except Exception:
+            log.exception("consumer %s: %s failed (delivery %d); requeued", self.queue,
+                          item.envelope.type, item.message.delivery_count)
+            EVENTS_CONSUMED.labels(self.service, item.envelope.type, "requeued").inc()
+            await asyncio.sleep(min(0.1 * (item.message.delivery_count + 1), 2.0))
+            await item.message.reject(requeue=True)
+            return
+        finally:
+            event_id_var.reset(token)
+        await item.message.ack()
+
+    async def _parse(self, message: InboundMessage) -> _Parsed | None:
+        try:
+            envelope = Envelope.from_bytes(message.body)
+            if envelope.type not in self._subscriptions:
+                raise UnknownEventType(envelope.type)
+            payload = envelope.payload()
+        except (ValidationError, ValueError) as exc:
+            log.error("consumer %s: dead-lettering unparseable message %s (%s): %s",
+                      self.queue, message.message_id, message.routing_key, exc)
+            EVENTS_CONSUMED.labels(self.service, message.routing_key, "dead").inc()
+            await message.reject(requeue=False)
+            return None
+        return _Parsed(message, envelope, payload)
+
+    async def _apply(self, items: list[_Parsed]) -> None:
+        async with self._uow_factory() as uow:
+            for item in items:
+                token = event_id_var.set(str(item.envelope.id))
+                try:
+                    fresh = await record_once(uow.session, self._inbox, str(item.envelope.id),
+                                              item.envelope.type)
+                    if fresh:
+                        await self._subscriptions[item.envelope.type](uow, item.payload,
+                                                                      item.envelope)
+                    outcome = "applied" if fresh else "duplicate"
+                    EVENTS_CONSUMED.labels(self.service, item.envelope.type, outcome).inc()
+                finally:
+                    event_id_var.reset(token)
+            await uow.commit()
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """The database (or the network to it) is away, as opposed to a bad message or a bug."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, ConnectionError | OSError | TimeoutError)

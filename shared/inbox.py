@@ -1,0 +1,34 @@
+"""Inbox: the ids of consumed messages, written in the same transaction as their effect."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Column, MetaData, String, Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import UTCDateTime, utcnow
+
+
+def make_inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("message_id", String(64), primary_key=True),
+        Column("type", String(100), nullable=False),
+        Column("received_at", UTCDateTime, nullable=False, index=True),
+    )
+
+
+async def record_once(session: AsyncSession, table: Table, message_id: str, type: str) -> bool:
+    """Insert the id; False when it was already there (a redelivery to ignore)."""
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(message_id=message_id, type=type, received_at=utcnow())
+    result = await session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
+    return bool(result.rowcount)
+
+
+async def purge_inbox(session: AsyncSession, table: Table, keep: timedelta) -> None:
+    await session.execute(delete(table).where(table.c.received_at < utcnow() - keep))

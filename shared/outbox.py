@@ -1,0 +1,159 @@
+"""Transactional outbox: event rows written with the change, published by a relay.
+
+The relay claims unsent rows in id order, publishes them with confirms and marks them
+sent. On PostgreSQL a transaction-scoped advisory lock lets one replica relay at a time
+(that keeps per-machine order across replicas) and `FOR UPDATE SKIP LOCKED` keeps a
+claim from blocking; SQLite has one writer anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from datetime import timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import UTCDateTime, utcnow
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
+from shared.transport.base import OutboundMessage, PublishError, Transport
+
+log = logging.getLogger("taktline.outbox")
+
+
+def make_outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+               autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("type", String(100), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("published_at", UTCDateTime, nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text, nullable=True),
+        Index("ix_outbox_unsent", "published_at", "id"),
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        service: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        table: Table,
+        transport: Transport,
+        *,
+        batch_size: int = 500,
+        interval: float = 0.5,
+        retention: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.service = service
+        self._sessions = sessionmaker
+        self._table = table
+        self._transport = transport
+        self._batch_size = batch_size
+        self._interval = interval
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._lock_key = zlib.crc32(f"taktline.outbox.{service}".encode())
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = self._interval
+        rounds = 0
+        while True:
+            try:
+                published = await self.publish_pending()
+                backoff = self._interval
+                rounds += 1
+                if rounds % 1000 == 1:
+                    await self.purge()
+                if published >= self._batch_size:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: keep the rows, retry later
+                log.warning("outbox relay of %s failed: %s", self.service, exc)
+                backoff = min(backoff * 2, 30.0)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unsent rows; returns how many were published."""
+        t = self._table
+        async with self._sessions() as session, session.begin():
+            postgres = session.bind.dialect.name == "postgresql"
+            if postgres:
+                got = await session.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key}
+                )
+                if not got:
+                    return 0
+            query = (
+                select(t.c.id, t.c.event_id, t.c.type, t.c.body)
+                .where(t.c.published_at.is_(None))
+                .order_by(t.c.id)
+                .limit(self._batch_size)
+            )
+            if postgres:
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.execute(query)).all()
+            if not rows:
+                OUTBOX_PENDING.labels(self.service).set(0)
+                return 0
+            messages = [
+                OutboundMessage(routing_key=r.type, body=r.body.encode(), message_id=r.event_id,
+                                headers={"producer": self.service})
+                for r in rows
+            ]
+            ids = [r.id for r in rows]
+            try:
+                await self._transport.publish(messages)
+            except PublishError as exc:
+                await session.execute(
+                    update(t).where(t.c.id.in_(ids))
+                    .values(attempts=t.c.attempts + 1, last_error=str(exc)[:1000])
+                )
+                raise
+            await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=utcnow()))
+        EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def pending(self) -> int:
+        async with self._sessions() as session:
+            t = self._table
+            return int(await session.scalar(
+                select(func.count()).select_from(t).where(t.c.published_at.is_(None))) or 0)
+
+    async def purge(self) -> None:
+        t = self._table
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                delete(t).where(t.c.published_at.is_not(None),
+                                t.c.published_at < utcnow() - self._retention)
+            )

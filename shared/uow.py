@@ -1,0 +1,89 @@
+"""Unit of work: one session, one transaction, and the events it will publish."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import utcnow
+from shared.events import Envelope, Payload
+
+
+class UnitOfWork:
+    """Async context manager; rolls back unless `commit()` was called.
+
+    `emit()` queues an event; `commit()` writes the queued events as outbox rows in the
+    same transaction as the changes, commits, and wakes the relay.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        producer: str,
+        outbox: Table,
+        on_commit: Callable[[], None] | None = None,
+        principal: str | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._outbox = outbox
+        self._on_commit = on_commit
+        self.producer = producer
+        self.principal = principal
+        self._events: list[Envelope] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessionmaker()
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def emit(
+        self, payload: Payload, *, id: uuid.UUID | None = None, occurred_at: datetime | None = None
+    ) -> Envelope:
+        envelope = Envelope.wrap(payload, self.producer, id=id, occurred_at=occurred_at)
+        self._events.append(envelope)
+        return envelope
+
+    @property
+    def pending_events(self) -> list[Envelope]:
+        return list(self._events)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def commit(self) -> None:
+        if self._events:
+            now = utcnow()
+            await self.session.execute(
+                insert(self._outbox),
+                [
+                    {"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(),
+                     "created_at": now, "attempts": 0}
+                    for e in self._events
+                ],
+            )
+        await self.session.commit()
+        had_events = bool(self._events)
+        self._events = []
+        if had_events and self._on_commit:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        self._events = []
+        await self.session.rollback()
