@@ -175,7 +175,9 @@ class PartRecorded(Payload):
     finished: float
     count: int = Field(description="Parts made in this report (cycles x parts_per_cycle).")
     cycles: int = Field(default=1, description="Machine cycles this report stands for.")
-    cycle_time: float | None = Field(default=None, description="Measured seconds since the machine's previous part report.")
+    cycle_time: float | None = Field(
+        default=None, description="Measured seconds since the machine's previous part report."
+    )
     time_per_cycle: float | None = Field(default=None, description="The process's expected minutes per cycle.")
     parts_per_cycle: int = 1
 

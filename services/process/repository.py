@@ -1,0 +1,293 @@
+"""Every query of the process service. `get_*_or_404` raise NotFound."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.process.models import (
+    Machine,
+    Part,
+    Process,
+    ProcessToolRequirement,
+    Program,
+    Setting,
+    Tool,
+    ToolAssembly,
+)
+from shared.errors import NotFound
+
+T = TypeVar("T")
+
+
+async def _get_or_404(session: AsyncSession, model: type[T], id: int, what: str) -> T:
+    found = await session.get(model, id)
+    if found is None:
+        raise NotFound(what, id)
+    return found
+
+
+async def get_machine_or_404(session: AsyncSession, id: int) -> Machine:
+    return await _get_or_404(session, Machine, id, "machine")
+
+
+async def get_process_or_404(session: AsyncSession, id: int) -> Process:
+    return await _get_or_404(session, Process, id, "process")
+
+
+async def get_program_or_404(session: AsyncSession, id: int) -> Program:
+    return await _get_or_404(session, Program, id, "program")
+
+
+async def get_assembly_or_404(session: AsyncSession, id: int) -> ToolAssembly:
+    return await _get_or_404(session, ToolAssembly, id, "tool assembly")
+
+
+async def get_tool_or_404(session: AsyncSession, id: int) -> Tool:
+    return await _get_or_404(session, Tool, id, "tool")
+
+
+async def get_part_or_404(session: AsyncSession, id: int) -> Part:
+    return await _get_or_404(session, Part, id, "part")
+
+
+async def get_machine_for_update(session: AsyncSession, id: int) -> Machine | None:
+    """Row-locked on PostgreSQL: telemetry for one machine is applied one report at a time."""
+    return (await session.execute(
+        select(Machine).where(Machine.id == id).with_for_update()
+    )).scalar_one_or_none()
+
+
+# --- machines --------------------------------------------------------------------------------
+
+async def list_machines(session: AsyncSession) -> Sequence[Machine]:
+    return (await session.scalars(select(Machine).order_by(Machine.id))).all()
+
+
+async def count_processes_on(session: AsyncSession, machine_id: int) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(Process).where(Process.machine_id == machine_id)) or 0)
+
+
+async def machines_with_active(session: AsyncSession, process_id: int) -> Sequence[Machine]:
+    return (await session.scalars(select(Machine).where(Machine.active_process_id == process_id))).all()
+
+
+# --- processes -------------------------------------------------------------------------------
+
+async def list_processes(session: AsyncSession) -> Sequence[Process]:
+    return (await session.scalars(select(Process).order_by(Process.id))).all()
+
+
+async def existing_process_ids(session: AsyncSession, ids: Iterable[int]) -> list[int]:
+    ids = list(ids)
+    if not ids:
+        return []
+    return list((await session.scalars(select(Process.id).where(Process.id.in_(ids)))).all())
+
+
+async def last_cycles(
+    session: AsyncSession, process_ids: Sequence[int] | None
+) -> dict[int, tuple[datetime, int | None]]:
+    """The newest part of each process: {process_id: (finished, program_id)}."""
+    ranked = select(
+        Part.process_id, Part.finished, Part.program_id,
+        func.row_number().over(partition_by=Part.process_id,
+                               order_by=(Part.finished.desc(), Part.id.desc())).label("rank"),
+    ).where(Part.process_id.is_not(None))
+    if process_ids is not None:
+        ranked = ranked.where(Part.process_id.in_(process_ids))
+    sub = ranked.subquery()
+    rows = await session.execute(
+        select(sub.c.process_id, sub.c.finished, sub.c.program_id).where(sub.c.rank == 1))
+    return {pid: (finished, program) for pid, finished, program in rows}
+
+
+async def loaded_process_ids(session: AsyncSession) -> set[int]:
+    """Processes with a program loaded on their machine."""
+    rows = await session.scalars(
+        select(Program.process_id)
+        .join(Machine, Machine.loaded_program_id == Program.id)
+        .where(Program.process_id.is_not(None), Program.machine_id == Machine.id)
+    )
+    return {pid for pid in rows if pid is not None}
+
+
+async def process_of_program(session: AsyncSession, program_id: int | None) -> int | None:
+    if program_id is None:
+        return None
+    return await session.scalar(select(Program.process_id).where(Program.id == program_id))
+
+
+async def programs_of(session: AsyncSession, process_ids: Sequence[int]) -> Sequence[Program]:
+    return (await session.scalars(
+        select(Program).where(Program.process_id.in_(process_ids)).order_by(Program.id))).all()
+
+
+async def assemblies_of_process(session: AsyncSession, process_id: int) -> Sequence[ToolAssembly]:
+    return (await session.scalars(
+        select(ToolAssembly).where(ToolAssembly.process_id == process_id).order_by(ToolAssembly.id))).all()
+
+
+async def tools_of_processes(session: AsyncSession, process_ids: Sequence[int]) -> Sequence[tuple[Tool, ToolAssembly]]:
+    rows = await session.execute(
+        select(Tool, ToolAssembly).join(ToolAssembly, Tool.assembly_id == ToolAssembly.id)
+        .where(ToolAssembly.process_id.in_(process_ids)).order_by(Tool.id))
+    return [(tool, assembly) for tool, assembly in rows]
+
+
+async def recent_part_tools(session: AsyncSession, process_id: int, limit: int) -> list[list[str]]:
+    rows = await session.scalars(
+        select(Part.tool_locations).where(Part.process_id == process_id)
+        .order_by(Part.finished.desc(), Part.id.desc()).limit(limit))
+    return [list(r or []) for r in rows]
+
+
+async def tool_requirements(session: AsyncSession, process_id: int) -> Sequence[ProcessToolRequirement]:
+    return (await session.scalars(
+        select(ProcessToolRequirement).where(ProcessToolRequirement.process_id == process_id)
+        .order_by(ProcessToolRequirement.id))).all()
+
+
+async def requirement_at(session: AsyncSession, process_id: int, location: str) -> ProcessToolRequirement | None:
+    return (await session.scalars(select(ProcessToolRequirement).where(
+        ProcessToolRequirement.process_id == process_id,
+        ProcessToolRequirement.location == location))).first()
+
+
+async def part_totals(session: AsyncSession, process_ids: Sequence[int], start: datetime,
+                      end: datetime) -> dict[int, tuple[int, int, int, float]]:
+    """{process_id: (parts, cycles, measured cycles, measured seconds)} in [start, end)."""
+    measured = Part.cycle_time.is_not(None)
+    rows = await session.execute(
+        select(
+            Part.process_id,
+            func.coalesce(func.sum(Part.count), 0),
+            func.coalesce(func.sum(Part.cycles), 0),
+            func.coalesce(func.sum(Part.cycles).filter(measured), 0),
+            func.coalesce(func.sum(Part.cycle_time).filter(measured), 0.0),
+        )
+        .where(Part.process_id.in_(process_ids), Part.finished >= start, Part.finished < end)
+        .group_by(Part.process_id))
+    return {pid: (int(p), int(c), int(mc), float(ms)) for pid, p, c, mc, ms in rows}
+
+
+async def average_cycle_minutes(session: AsyncSession, process_ids: Sequence[int]) -> dict[int, float]:
+    """Mean measured minutes per cycle over parts of each process's programs."""
+    rows = await session.execute(
+        select(Program.process_id, func.sum(Part.cycle_time), func.sum(Part.cycles))
+        .join(Program, Part.program_id == Program.id)
+        .where(Program.process_id.in_(process_ids), Part.cycle_time.is_not(None))
+        .group_by(Program.process_id))
+    return {pid: float(seconds) / int(cycles) / 60 for pid, seconds, cycles in rows if cycles}
+
+
+async def part_days(session: AsyncSession, process_id: int, start: datetime,
+                    end: datetime) -> Sequence[tuple[datetime, int]]:
+    rows = await session.execute(
+        select(Part.finished, Part.count)
+        .where(Part.process_id == process_id, Part.finished >= start, Part.finished < end))
+    return [(finished, count) for finished, count in rows]
+
+
+# --- programs, assemblies, tools, parts -------------------------------------------------------
+
+async def list_programs(session: AsyncSession, machine_id: int | None, process_id: int | None) -> Sequence[Program]:
+    query = select(Program).order_by(Program.id)
+    if machine_id is not None:
+        query = query.where(Program.machine_id == machine_id)
+    if process_id is not None:
+        query = query.where(Program.process_id == process_id)
+    return (await session.scalars(query)).all()
+
+
+async def program_by_filename(session: AsyncSession, machine_id: int, filename: str) -> Program | None:
+    return (await session.scalars(
+        select(Program).where(Program.machine_id == machine_id, Program.filename == filename))).first()
+
+
+async def programs_by_filenames(session: AsyncSession, machine_id: int,
+                                filenames: Iterable[str]) -> Sequence[Program]:
+    names = list(filenames)
+    if not names:
+        return []
+    return (await session.scalars(
+        select(Program).where(Program.machine_id == machine_id, Program.filename.in_(names)))).all()
+
+
+async def loaded_program_ids(session: AsyncSession) -> set[int]:
+    rows = await session.scalars(select(Machine.loaded_program_id).where(Machine.loaded_program_id.is_not(None)))
+    return {r for r in rows if r is not None}
+
+
+async def list_assemblies(session: AsyncSession, machine_id: int | None,
+                          process_id: int | None) -> Sequence[ToolAssembly]:
+    query = select(ToolAssembly).order_by(ToolAssembly.id)
+    if machine_id is not None:
+        query = query.where(ToolAssembly.machine_id == machine_id)
+    if process_id is not None:
+        query = query.where(ToolAssembly.process_id == process_id)
+    return (await session.scalars(query)).all()
+
+
+async def assemblies_by_ids(session: AsyncSession, ids: Iterable[int]) -> Sequence[ToolAssembly]:
+    ids = list(ids)
+    if not ids:
+        return []
+    return (await session.scalars(select(ToolAssembly).where(ToolAssembly.id.in_(ids)))).all()
+
+
+async def tools_in(session: AsyncSession, assembly_ids: Sequence[int]) -> Sequence[Tool]:
+    if not assembly_ids:
+        return []
+    return (await session.scalars(
+        select(Tool).where(Tool.assembly_id.in_(assembly_ids)).order_by(Tool.id))).all()
+
+
+async def list_tools(session: AsyncSession, machine_id: int | None, process_id: int | None,
+                     assembly_id: int | None) -> Sequence[tuple[Tool, ToolAssembly]]:
+    query = select(Tool, ToolAssembly).join(ToolAssembly, Tool.assembly_id == ToolAssembly.id).order_by(Tool.id)
+    if machine_id is not None:
+        query = query.where(ToolAssembly.machine_id == machine_id)
+    if process_id is not None:
+        query = query.where(ToolAssembly.process_id == process_id)
+    if assembly_id is not None:
+        query = query.where(Tool.assembly_id == assembly_id)
+    return [(t, a) for t, a in await session.execute(query)]
+
+
+async def list_parts(session: AsyncSession, *, machine_id: int | None = None, process_id: int | None = None,
+                     program_id: int | None = None, start: datetime | None = None, end: datetime | None = None,
+                     limit: int | None = None, offset: int = 0) -> Sequence[Part]:
+    query = select(Part).order_by(Part.finished.desc(), Part.id.desc())
+    if machine_id is not None:
+        query = query.where(Part.machine_id == machine_id)
+    if process_id is not None:
+        query = query.where(Part.process_id == process_id)
+    if program_id is not None:
+        query = query.where(Part.program_id == program_id)
+    if start is not None:
+        query = query.where(Part.finished >= start)
+    if end is not None:
+        query = query.where(Part.finished < end)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return (await session.scalars(query)).all()
+
+
+# --- settings --------------------------------------------------------------------------------
+
+async def settings_values(session: AsyncSession) -> dict[str, Any]:
+    return {s.key: s.value for s in await session.scalars(select(Setting))}
+
+
+async def put_setting(session: AsyncSession, key: str, value: Any) -> None:
+    row = await session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value

@@ -1,0 +1,139 @@
+"""What the machines report, applied to the shop's model: programs, tools, variables, parts."""
+
+from __future__ import annotations
+
+import logging
+
+from services.process import repository
+from services.process.domain.parts import counter_rise, cycle_seconds, decide_part, named_variables
+from services.process.domain.tools import record_unassigned_use
+from services.process.models import Machine, Part, Process, Program
+from services.process.usecases import settings as settings_usecases
+from services.process.usecases.history import VARIABLES_SEEN
+from shared.db import from_unix, to_unix
+from shared.events import PartCompleted, PartRecorded, ProgramLoaded, ToolChanged, VariablesChanged
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("taktline.process.telemetry")
+
+
+async def _machine(uow: UnitOfWork, machine_id: int, at: float) -> Machine | None:
+    machine = await repository.get_machine_for_update(uow.session, machine_id)
+    if machine is None:
+        log.warning("telemetry for unknown machine %s ignored", machine_id)
+        return None
+    seen = from_unix(at)
+    if machine.last_seen is None or seen > machine.last_seen:
+        machine.last_seen = seen
+    return machine
+
+
+async def _program(uow: UnitOfWork, machine: Machine, filename: str, at: float) -> Program:
+    """The machine's program with that filename; an unknown filename becomes a new program."""
+    program = await repository.program_by_filename(uow.session, machine.id, filename)
+    if program is None:
+        program = Program(machine_id=machine.id, filename=filename, name=filename, description="", archived=False)
+        uow.session.add(program)
+        await uow.flush()
+    return program
+
+
+async def _running_process(uow: UnitOfWork, machine: Machine) -> Process | None:
+    """The process parts belong to: the loaded program's process, else the confirmed active one."""
+    process_id = await repository.process_of_program(uow.session, machine.loaded_program_id)
+    process_id = process_id if process_id is not None else machine.active_process_id
+    return await uow.session.get(Process, process_id) if process_id is not None else None
+
+
+async def program_loaded(uow: UnitOfWork, event: ProgramLoaded) -> None:
+    machine = await _machine(uow, event.machine_id, event.timestamp)
+    if machine is None:
+        return
+    if not event.program:
+        machine.loaded_program_id = None
+        return
+    program = await _program(uow, machine, event.program, event.timestamp)
+    program.last_loaded = from_unix(event.timestamp)
+    machine.loaded_program_id = program.id
+
+
+async def tool_changed(uow: UnitOfWork, event: ToolChanged) -> None:
+    machine = await _machine(uow, event.machine_id, event.timestamp)
+    if machine is None:
+        return
+    machine.current_tool = event.tool
+    if event.tool not in (machine.tools_used or []):
+        machine.tools_used = [*(machine.tools_used or []), event.tool]
+    process = await _running_process(uow, machine)
+    if process is not None:
+        locations = [a.location for a in await repository.assemblies_of_process(uow.session, process.id)]
+        updated = record_unassigned_use(dict(process.unassigned_tools_used or {}), event.tool, event.timestamp,
+                                        locations)
+        if updated is not None:
+            process.unassigned_tools_used = updated
+
+
+async def variables_changed(uow: UnitOfWork, event: VariablesChanged) -> None:
+    machine = await _machine(uow, event.machine_id, event.timestamp)
+    if machine is None:
+        return
+    previous = dict(machine.variables or {})
+    machine.variables = {**previous, **event.variables}
+    process = await _running_process(uow, machine)
+    if process is None or process.part_count_cv is None:
+        return
+    key = str(process.part_count_cv)
+    if key in event.variables and key in previous:
+        rise = counter_rise(previous[key], event.variables[key])
+        if rise:
+            await _record(uow, machine, process, rise, event.timestamp, None)
+
+
+async def part_completed(uow: UnitOfWork, event: PartCompleted) -> None:
+    machine = await _machine(uow, event.machine_id, event.timestamp)
+    if machine is None:
+        return
+    process = await _running_process(uow, machine)
+    if process is not None and process.part_count_cv is not None:
+        return  # this process counts parts from its variable, not the control's counter
+    await _record(uow, machine, process, event.increment, event.timestamp, event.program)
+
+
+async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, increment: int, at: float,
+                  filename: str | None) -> None:
+    current = await settings_usecases.get_settings(uow.session)
+    decision = decide_part(increment, parts_per_cycle=process.parts_per_cycle if process else 1,
+                           report_limit=current.part_report_limit)
+    if decision is None:
+        log.warning("machine %s reported %s parts at once (limit %s): treated as a counter glitch",
+                    machine.id, increment, current.part_report_limit)
+        return
+    program_id = machine.loaded_program_id
+    if filename:
+        program = await _program(uow, machine, filename, at)
+        program_id = program.id
+    variables = named_variables(process.cv_map or {}, machine.variables or {}) if process else {}
+    tools = sorted({*(machine.tools_used or []), *([machine.current_tool] if machine.current_tool else [])})
+    part = Part(machine_id=machine.id, process_id=process.id if process else None, program_id=program_id,
+                count=decision.count, cycles=decision.cycles, finished=from_unix(at),
+                cycle_time=cycle_seconds(to_unix(machine.last_part_at), at), tool_locations=tools,
+                variables=variables)
+    uow.session.add(part)
+    if machine.last_part_at is None or from_unix(at) > machine.last_part_at:
+        machine.last_part_at = from_unix(at)
+    machine.tools_used = [machine.current_tool] if machine.current_tool else []
+    await uow.flush()
+    if variables:
+        await _remember_variable_names(uow, variables)
+    uow.emit(PartRecorded(
+        part_id=part.id, machine_id=machine.id, process_id=part.process_id, program_id=program_id, finished=at,
+        count=decision.count, cycles=decision.cycles, cycle_time=part.cycle_time,
+        time_per_cycle=process.time_per_cycle if process else None,
+        parts_per_cycle=process.parts_per_cycle if process else 1,
+    ))
+
+
+async def _remember_variable_names(uow: UnitOfWork, variables: dict[str, object]) -> None:
+    seen = set((await repository.settings_values(uow.session)).get(VARIABLES_SEEN, []))
+    if not set(variables) <= seen:
+        await repository.put_setting(uow.session, VARIABLES_SEEN, sorted(seen | set(variables)))

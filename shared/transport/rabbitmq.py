@@ -1,0 +1,285 @@
+"""RabbitMQ transport: the only module that imports aio_pika.
+
+Topology: one durable topic exchange for events; per consumer one durable quorum queue
+(single active consumer, so per-machine order survives replicas; a delivery limit, so a
+message that keeps failing ends up dead) dead-lettering through a direct exchange into
+`<queue>.dead`.
+
+Reconnects are aio-pika's: `connect_robust` retries every `reconnect_interval` seconds and
+restores channels, exchanges, queues, bindings and consumers it declared. Publishing does
+not wait for a reconnect: while the connection is down `publish` raises PublishError at
+once, so a caller holding a database transaction (the outbox relay) never blocks on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustExchange,
+    AbstractRobustQueue,
+)
+
+from shared.transport.base import OnMessage, OutboundMessage, PublishError
+
+log = logging.getLogger("taktline.transport.rabbitmq")
+
+# What a lost or refused broker looks like to a caller (aiormq's and the socket's errors).
+_BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, RuntimeError, TimeoutError)
+_CLOSE_TIMEOUT = 5.0
+
+
+class RabbitInbound:
+    """One delivery, as the InboundMessage protocol sees it."""
+
+    __slots__ = ("_message", "_settled", "body", "delivery_count", "message_id", "routing_key")
+
+    def __init__(self, message: AbstractIncomingMessage) -> None:
+        self._message = message
+        self._settled = False
+        self.body: bytes = message.body
+        self.routing_key: str = message.routing_key or ""
+        self.message_id: str | None = message.message_id
+        # Quorum queues set x-delivery-count on redeliveries only (absent on the first).
+        count = (message.headers or {}).get("x-delivery-count", 0)
+        self.delivery_count: int = int(count) if isinstance(count, int | str) else 0
+
+    @property
+    def stale(self) -> bool:
+        """The channel it came on is gone: the broker will redeliver it anyway."""
+        try:
+            return self._message.channel.is_closed
+        except aiormq.exceptions.ChannelInvalidStateError:
+            return True
+
+    async def ack(self) -> None:
+        self._claim()
+        with _tolerate_lost_channel(self.message_id):
+            await self._message.ack()
+
+    async def reject(self, requeue: bool = False) -> None:
+        self._claim()
+        with _tolerate_lost_channel(self.message_id):
+            await self._message.reject(requeue=requeue)
+
+    def _claim(self) -> None:
+        if self._settled:
+            raise RuntimeError(f"message {self.message_id} already acked or rejected")
+        self._settled = True
+
+
+@contextlib.contextmanager
+def _tolerate_lost_channel(message_id: str | None) -> Iterator[None]:
+    # A delivery dies with its channel and the broker redelivers it (the inbox dedupes), so
+    # failing to settle it is not the caller's problem.
+    try:
+        yield
+    except (aiormq.exceptions.ChannelInvalidStateError, aiormq.exceptions.AMQPConnectionError,
+            aiormq.exceptions.ChannelClosed, ConnectionError) as exc:
+        log.warning("could not settle message %s (%s): the broker will redeliver it",
+                    message_id, exc.__class__.__name__)
+
+
+class _Consumer:
+    """A queue's channel, its aio-pika consumer and the task that delivers in order."""
+
+    def __init__(self, channel: AbstractRobustChannel, queue: AbstractRobustQueue, on_message: OnMessage) -> None:
+        self.channel = channel
+        self.queue = queue
+        self.on_message = on_message
+        self.tag: str | None = None
+        self.buffer: asyncio.Queue[RabbitInbound] = asyncio.Queue()
+        self.task = asyncio.create_task(self._deliver(), name=f"rabbitmq-deliver:{queue.name}")
+
+    async def receive(self, message: AbstractIncomingMessage) -> None:
+        # aio-pika runs each delivery in its own task; buffering first and handing over
+        # from one task keeps the queue's order even when on_message awaits.
+        self.buffer.put_nowait(RabbitInbound(message))
+
+    async def _deliver(self) -> None:
+        while True:
+            message = await self.buffer.get()
+            if message.stale:
+                continue
+            try:
+                await self.on_message(message)
+            except Exception:
+                log.exception("on_message for queue %s failed; requeueing", self.queue.name)
+                with contextlib.suppress(RuntimeError):
+                    await message.reject(requeue=True)
+
+    async def stop(self) -> None:
+        # Bounded: with the broker away, aio-pika would wait for the reconnect.
+        if self.tag is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                async with asyncio.timeout(_CLOSE_TIMEOUT):
+                    await self.queue.cancel(self.tag)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        with contextlib.suppress(*_BROKER_ERRORS):
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self.channel.close()
+
+
+class RabbitMQTransport:
+    def __init__(
+        self,
+        url: str,
+        *,
+        exchange: str = "taktline.events",
+        dead_exchange: str = "taktline.dead",
+        delivery_limit: int = 20,
+        connect_timeout: float = 10.0,
+        publish_timeout: float = 30.0,
+        reconnect_interval: float = 2.0,
+    ) -> None:
+        self.exchange = exchange
+        self.dead_exchange = dead_exchange
+        self.delivery_limit = delivery_limit
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._publish_timeout = publish_timeout
+        self._reconnect_interval = reconnect_interval
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchange: AbstractRobustExchange | None = None
+        self._consumers: list[_Consumer] = []
+        self._start_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._connection is not None:
+                return
+            connection = await aio_pika.connect_robust(
+                self._url, timeout=self._connect_timeout, reconnect_interval=self._reconnect_interval,
+                client_properties={"connection_name": f"taktline:{self.exchange}"},
+            )
+            try:
+                channel = await connection.channel(publisher_confirms=True)
+                self._exchange = await channel.declare_exchange(
+                    self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+                await channel.declare_exchange(self.dead_exchange, aio_pika.ExchangeType.DIRECT, durable=True)
+            except BaseException:
+                await connection.close()
+                raise
+            self._connection, self._channel = connection, channel
+
+    async def close(self) -> None:
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            await consumer.stop()
+        connection, self._connection, self._channel, self._exchange = self._connection, None, None, None
+        if connection is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                async with asyncio.timeout(_CLOSE_TIMEOUT):
+                    await connection.close()
+
+    async def ready(self) -> bool:
+        connection = self._connection
+        return (
+            connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and connection.transport is not None
+            and not connection.transport.connection.is_closed
+        )
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        if not messages:
+            return
+        if self._channel is None or self._exchange is None:
+            raise PublishError("RabbitMQ transport is not started")
+        if not await self.ready():
+            raise PublishError("not connected to RabbitMQ (reconnecting)")
+        exchange = self._exchange
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await self._channel.ready()  # restored after a reconnect
+                # Tasks start in list order and aiormq's channel lock is FIFO, so the frames
+                # go out in the order given while all confirms are awaited together.
+                results = await asyncio.gather(
+                    *(exchange.publish(_to_amqp(m), m.routing_key, mandatory=False) for m in messages),
+                    return_exceptions=True,
+                )
+        except TimeoutError as exc:
+            raise PublishError(f"no confirm within {self._publish_timeout}s for {len(messages)} messages") from exc
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            first = failures[0]
+            raise PublishError(
+                f"{len(failures)} of {len(messages)} messages not confirmed: {first.__class__.__name__}: {first}"
+            ) from first
+
+    async def declare(self, queue: str, routing_keys: Sequence[str]) -> None:
+        """Declare `queue` and its dead-letter queue and bind them, without consuming."""
+        channel = await self._open_channel()
+        try:
+            await self._declare_on(channel, queue, routing_keys)
+        finally:
+            await channel.close()
+
+    async def consume(
+        self,
+        queue: str,
+        routing_keys: Sequence[str],
+        on_message: OnMessage,
+        *,
+        prefetch: int = 500,
+    ) -> None:
+        channel = await self._open_channel()
+        try:
+            await channel.set_qos(prefetch_count=prefetch)
+            declared = await self._declare_on(channel, queue, routing_keys)
+            consumer = _Consumer(channel, declared, on_message)
+            consumer.tag = await declared.consume(consumer.receive)
+        except BaseException:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await channel.close()
+            raise
+        self._consumers.append(consumer)
+
+    async def _open_channel(self) -> AbstractRobustChannel:
+        if self._connection is None:
+            raise RuntimeError("RabbitMQ transport is not started")
+        return await self._connection.channel(publisher_confirms=False)
+
+    async def _declare_on(
+        self, channel: AbstractRobustChannel, queue: str, routing_keys: Sequence[str]
+    ) -> AbstractRobustQueue:
+        dead = await channel.declare_queue(f"{queue}.dead", durable=True)
+        await dead.bind(self.dead_exchange, routing_key=queue)
+        declared = await channel.declare_queue(queue, durable=True, arguments=self.queue_arguments(queue))
+        for key in routing_keys:
+            await declared.bind(self.exchange, routing_key=key)
+        return declared
+
+    def queue_arguments(self, queue: str) -> dict[str, str | int | bool]:
+        """The x-arguments of a consumer queue (a redeclare with others fails PRECONDITION_FAILED)."""
+        return {
+            "x-queue-type": "quorum",
+            "x-single-active-consumer": True,
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": self.dead_exchange,
+            "x-dead-letter-routing-key": queue,
+        }
+
+
+def _to_amqp(message: OutboundMessage) -> aio_pika.Message:
+    return aio_pika.Message(
+        message.body,
+        message_id=message.message_id,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        type=message.routing_key,
+        headers=dict(message.headers),
+    )
+
