@@ -1,0 +1,129 @@
+"""Harness for the process service: its app on SQLite or PostgreSQL, tokens, published events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.process.app import spec
+from shared.events import Envelope
+from shared.runtime import ServiceRuntime, build_app
+from shared.settings import Settings
+from shared.transport.base import OutboundMessage
+from shared.transport.memory import MemoryTransport
+
+SECRET = "test-secret-" + "x" * 32
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+
+
+class RecordingTransport(MemoryTransport):
+    """The in-memory transport, remembering everything published (for assertions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[OutboundMessage] = []
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        self.published.extend(messages)
+        await super().publish(messages)
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    runtime: ServiceRuntime
+    transport: RecordingTransport
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, role: str = "admin") -> dict[str, str]:
+        if role not in self.tokens:
+            authenticator = self.client._transport.app.state.authenticator  # type: ignore[attr-defined]
+            self.tokens[role] = authenticator.mint(f"{role}-user", [role])
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    async def call(self, method: str, url: str, role: str = "admin", **kwargs: Any) -> httpx.Response:
+        return await self.client.request(method, url, headers=self.auth(role), **kwargs)
+
+    async def ok(self, method: str, url: str, status: int = 200, role: str = "admin", **kwargs: Any) -> Any:
+        response = await self.call(method, url, role, **kwargs)
+        assert response.status_code == status, response.text
+        return response.json() if response.content else None
+
+    async def flush_outbox(self) -> None:
+        await self.runtime.relay.publish_pending()
+
+    async def events(self, type: str | None = None) -> list[Envelope]:
+        await self.flush_outbox()
+        found = [Envelope.from_bytes(m.body) for m in self.transport.published]
+        return [e for e in found if type is None or e.type == type]
+
+    # Shorthands for the objects most tests need.
+    async def machine(self, name: str = "Haas VF-2", **fields: Any) -> dict[str, Any]:
+        return await self.ok("PUT", "/api/machines/", 201, json={"name": name, **fields})
+
+    async def process(self, machine_id: int, name: str = "Bracket op10", **fields: Any) -> dict[str, Any]:
+        return await self.ok("PUT", "/api/processes/", 201, json={"machine_id": machine_id, "name": name, **fields})
+
+    async def program(self, machine_id: int, filename: str, process_id: int | None = None) -> dict[str, Any]:
+        return await self.ok("PUT", "/api/programs/", 201,
+                             json={"machine_id": machine_id, "filename": filename, "process_id": process_id})
+
+    async def assembly(self, machine_id: int, location: str | None, process_id: int | None = None,
+                       tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return await self.ok("PUT", "/api/toolAssemblies/", 201, json={
+            "machine_id": machine_id, "location": location, "process_id": process_id, "tools": tools or []})
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    from shared.db import make_engine
+
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The process service over HTTP on one backend; each test gets an empty database."""
+    prefix = ""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        prefix = f"t{uuid.uuid4().hex[:10]}_"
+    else:
+        url = f"sqlite:///{tmp_path / 'process.db'}"
+    settings = Settings(database_url=url, database_schema_prefix=prefix, auth_secret=SECRET, data_dir=tmp_path,
+                        relay_interval=3600, _env_file=None)  # type: ignore[call-arg]
+    transport = RecordingTransport()
+    runtime = ServiceRuntime(spec(), settings, transport)
+    app = build_app([runtime], settings, transport)
+    try:
+        async with app.router.lifespan_context(app):
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://taktline.test")
+            async with client:
+                yield Harness(client=client, runtime=runtime, transport=transport)
+    finally:
+        if prefix:
+            await _drop_schema(url, f"{prefix}process")
+
+
+async def wait_for(check: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Poll an async `check` until it returns something truthy (asynchronous outcomes)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
