@@ -120,6 +120,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 async def _migrate_all(names: Sequence[str], settings: Settings) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from shared.db import make_engine
     from shared.migrations import upgrade
 
@@ -132,8 +134,9 @@ async def _migrate_all(names: Sequence[str], settings: Settings) -> int:
             before = await _revision(engine)
             await upgrade(engine, spec.migrations, schema)
             after = await _revision(engine)
-        except (OSError, TimeoutError) as exc:
-            print(f"taktline: error: {name}: cannot reach {where}: {exc}", file=sys.stderr)
+        except (OSError, TimeoutError, DBAPIError) as exc:
+            reason = getattr(exc, "orig", None) or exc
+            print(f"taktline: error: {name}: migrating {where} failed: {reason}", file=sys.stderr)
             return 1
         finally:
             await engine.dispose()
@@ -151,10 +154,8 @@ async def _revision(engine: Any) -> str | None:
     async with engine.connect() as conn:
         try:
             return await conn.scalar(text("SELECT version_num FROM alembic_version"))
-        except DBAPIError as exc:
-            if isinstance(exc.orig, OSError) or exc.connection_invalidated:
-                raise OSError(str(exc.orig)) from exc
-            return None  # no alembic_version table yet
+        except DBAPIError:
+            return None  # no alembic_version table yet (other problems resurface in the upgrade)
 
 
 # --- token ---------------------------------------------------------------------------------

@@ -174,9 +174,7 @@ class RabbitMQTransport:
             self._connection, self._channel = connection, channel
 
     async def close(self) -> None:
-        consumers, self._consumers = self._consumers, []
-        for consumer in consumers:
-            await consumer.stop()
+        await self._stop_consumers()
         connection, self._connection, self._channel, self._exchange = self._connection, None, None, None
         if connection is not None:
             with contextlib.suppress(*_BROKER_ERRORS):
@@ -246,6 +244,11 @@ class RabbitMQTransport:
                 await channel.close()
             raise
         self._consumers.append(consumer)
+
+    async def _stop_consumers(self) -> None:
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            await consumer.stop()
 
     async def _open_channel(self) -> AbstractRobustChannel:
         if self._connection is None:

@@ -114,7 +114,7 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[H
             await _drop_schema(url, f"{prefix}process")
 
 
-async def wait_for(check: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
+async def wait_for(check: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:  # noqa: ASYNC109
     """Poll an async `check` until it returns something truthy (asynchronous outcomes)."""
     import asyncio
     import time

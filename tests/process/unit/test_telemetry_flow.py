@@ -155,7 +155,10 @@ class TestInterlockAndSync:
 
         events = await wait_for(lambda: _with_len(republished(), 3))
         assert {(e.type, e.data.get("machine_id"), e.data.get("process_id")) for e in events} == {
-            ("machine.upserted", machine, None), ("process.upserted", machine, process), ("settings.updated", None, None)}
+            ("machine.upserted", machine, None),
+            ("process.upserted", machine, process),
+            ("settings.updated", None, None),
+        }
 
 
 async def _with_len(awaitable: Any, n: int) -> Any:
