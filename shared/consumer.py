@@ -105,25 +105,25 @@ class Consumer:
         if not parsed:
             return
         CONSUMER_BATCH.labels(self.service).observe(len(parsed))
-        if await self._apply_waiting_for_database(parsed):
-            for item in parsed:
-                await item.message.ack()
+        try:
+            await self._apply_through_outages(parsed)
+        except Exception:
+            for item in parsed:  # the batch failed: apply one by one so a bad message fails alone
+                await self._apply_single(item)
             return
-        for item in parsed:  # the batch failed: apply one by one so a bad message fails alone
-            await self._apply_single(item)
+        for item in parsed:
+            await item.message.ack()
 
-    async def _apply_waiting_for_database(self, items: list[_Parsed]) -> bool:
-        """Apply the batch; retry in place while the database is away. False on other errors."""
+    async def _apply_through_outages(self, items: list[_Parsed]) -> None:
+        """Apply the batch, retrying in place while the database is away; other errors propagate."""
         backoff = 0.5
         while True:
             try:
                 await self._apply(items)
-                return True
+                return
             except Exception as exc:
                 if not _is_transient(exc):
-                    if len(items) == 1:
-                        raise
-                    return False
+                    raise
                 log.warning("consumer %s: database unavailable (%s); retrying in %.1fs",
                             self.queue, exc.__class__.__name__, backoff)
                 await asyncio.sleep(backoff)
@@ -132,10 +132,9 @@ class Consumer:
     async def _apply_single(self, item: _Parsed) -> None:
         token = event_id_var.set(str(item.envelope.id))
         try:
-            await self._apply_waiting_for_database([item])
+            await self._apply_through_outages([item])
         except DomainError as exc:
-            log.error("consumer %s: %s rejected (%s); dead-lettered", self.queue,
-                      item.envelope.type, exc)
+            log.error("consumer %s: %s rejected (%s); dead-lettered", self.queue, item.envelope.type, exc)
             EVENTS_CONSUMED.labels(self.service, item.envelope.type, "dead").inc()
             await item.message.reject(requeue=False)
             return

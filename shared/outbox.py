@@ -135,14 +135,23 @@ class OutboxRelay:
             try:
                 await self._transport.publish(messages)
             except PublishError as exc:
-                await session.execute(
-                    update(t).where(t.c.id.in_(ids))
-                    .values(attempts=t.c.attempts + 1, last_error=str(exc)[:1000])
-                )
-                raise
-            await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=utcnow()))
+                failure: PublishError | None = exc
+            else:
+                failure = None
+                await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=utcnow()))
+        if failure is not None:
+            await self._record_failure(ids, failure)
+            raise failure
         EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
+
+    async def _record_failure(self, ids: list[int], error: Exception) -> None:
+        """In its own transaction: the claim's transaction ended without marking anything sent."""
+        t = self._table
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(t).where(t.c.id.in_(ids)).values(attempts=t.c.attempts + 1, last_error=str(error)[:1000])
+            )
 
     async def pending(self) -> int:
         async with self._sessions() as session:

@@ -1,0 +1,238 @@
+"""Unit of work, outbox relay, inbox and consumer on SQLite and on PostgreSQL.
+
+Uses a test-only metadata (an `items` table next to the outbox and inbox) and the
+in-memory transport, so each mechanism is exercised against both real databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.consumer import Consumer
+from shared.db import make_engine, make_metadata, make_sessionmaker
+from shared.errors import InvalidInput
+from shared.events import Envelope, Payload, ToolChanged
+from shared.inbox import make_inbox_table
+from shared.outbox import OutboxRelay, make_outbox_table
+from shared.transport.base import OutboundMessage, PublishError
+from shared.transport.memory import MemoryTransport
+from shared.uow import UnitOfWork
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+
+metadata: MetaData = make_metadata()
+outbox = make_outbox_table(metadata)
+inbox = make_inbox_table(metadata)
+items = Table("items", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)))
+
+
+@dataclass
+class Db:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    def uow(self, on_commit=None) -> UnitOfWork:  # type: ignore[no-untyped-def]
+        return UnitOfWork(self.sessions, producer="test", outbox=outbox, on_commit=on_commit)
+
+    async def count(self, table: Table, *where: object) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+
+@pytest.fixture(params=BACKENDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Db]:
+    schema = None
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        schema = f"t{uuid.uuid4().hex[:10]}"
+        admin = make_engine(url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await admin.dispose()
+    else:
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = make_engine(url, schema=schema)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield Db(engine, make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+        if schema:
+            admin = make_engine(url)
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await admin.dispose()
+
+
+async def eventually(condition, within: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll until `condition()` holds (never a fixed sleep as the assertion)."""
+    async with asyncio.timeout(within):
+        while True:
+            result = condition()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.01)
+
+
+def event(n: int, machine: int = 1) -> ToolChanged:
+    return ToolChanged(machine_id=machine, timestamp=float(n), tool=f"T{n}")
+
+
+class TestUnitOfWork:
+    async def test_commit_writes_rows_and_outbox_together_and_wakes_the_relay(self, db: Db) -> None:
+        woken: list[bool] = []
+        async with db.uow(on_commit=lambda: woken.append(True)) as uow:
+            await uow.session.execute(insert(items).values(name="a"))
+            uow.emit(event(1))
+            uow.emit(event(2))
+            await uow.commit()
+        assert await db.count(items) == 1
+        assert await db.count(outbox) == 2
+        assert woken == [True]
+
+    async def test_an_error_rolls_back_rows_and_events(self, db: Db) -> None:
+        with pytest.raises(RuntimeError):
+            async with db.uow() as uow:
+                await uow.session.execute(insert(items).values(name="a"))
+                uow.emit(event(1))
+                raise RuntimeError("boom")
+        assert await db.count(items) == 0
+        assert await db.count(outbox) == 0
+
+    async def test_leaving_without_commit_rolls_back(self, db: Db) -> None:
+        async with db.uow() as uow:
+            await uow.session.execute(insert(items).values(name="a"))
+            uow.emit(event(1))
+        assert await db.count(items) == 0 and await db.count(outbox) == 0
+
+
+class FlakyTransport(MemoryTransport):
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.sent: list[OutboundMessage] = []
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise PublishError("broker away")
+        self.sent.extend(messages)
+
+
+class TestOutboxRelay:
+    async def test_publishes_in_commit_order_and_marks_rows_sent(self, db: Db) -> None:
+        for n in range(5):
+            async with db.uow() as uow:
+                uow.emit(event(n))
+                await uow.commit()
+        transport = FlakyTransport(failures=0)
+        relay = OutboxRelay("test", db.sessions, outbox, transport, batch_size=2)
+        assert [await relay.publish_pending() for _ in range(4)] == [2, 2, 1, 0]
+        assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == [f"T{n}" for n in range(5)]
+        assert await db.count(outbox, outbox.c.published_at.is_(None)) == 0
+
+    async def test_a_failed_publish_keeps_the_rows_and_counts_the_attempt(self, db: Db) -> None:
+        async with db.uow() as uow:
+            uow.emit(event(1))
+            await uow.commit()
+        transport = FlakyTransport(failures=1)
+        relay = OutboxRelay("test", db.sessions, outbox, transport)
+        with pytest.raises(PublishError):
+            await relay.publish_pending()
+        async with db.sessions() as session:
+            row = (await session.execute(select(outbox.c.attempts, outbox.c.last_error, outbox.c.published_at))).one()
+        assert row.attempts == 1 and "broker away" in row.last_error and row.published_at is None
+        assert await relay.publish_pending() == 1
+        assert len(transport.sent) == 1
+
+    async def test_the_running_relay_retries_until_the_broker_is_back(self, db: Db) -> None:
+        transport = FlakyTransport(failures=2)
+        relay = OutboxRelay("test", db.sessions, outbox, transport, interval=0.01)
+        task = asyncio.create_task(relay.run())
+        try:
+            async with db.uow(on_commit=relay.wake) as uow:
+                uow.emit(event(7))
+                await uow.commit()
+            await eventually(lambda: bool(transport.sent))
+        finally:
+            task.cancel()
+        assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T7"]
+
+
+class TestConsumer:
+    async def _run(self, db: Db, messages: list[OutboundMessage], handler, done) -> MemoryTransport:  # type: ignore[no-untyped-def]
+        transport = MemoryTransport(delivery_limit=3)
+        await transport.start()
+        consumer = Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
+                            subscriptions={"telemetry.tool_changed": handler}, batch_size=50, batch_wait=0.02)
+        await consumer.start()
+        await transport.publish(messages)
+        try:
+            await eventually(lambda: done(transport))
+        finally:
+            await consumer.stop()
+            await transport.close()
+        return transport
+
+    @staticmethod
+    def message(n: int, id: str | None = None) -> OutboundMessage:
+        envelope = Envelope.wrap(event(n), "collector", id=uuid.UUID(id) if id else None)
+        return OutboundMessage.from_envelope(envelope)
+
+    async def test_applies_each_message_once_even_when_redelivered(self, db: Db) -> None:
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        twice = self.message(1)
+        marker = self.message(4)
+        seen: list[str] = []
+
+        async def handler_and_marker(uow: UnitOfWork, payload: Payload, envelope: Envelope) -> None:
+            await handler(uow, payload, envelope)
+            seen.append(payload.tool)  # type: ignore[attr-defined]
+
+        await self._run(db, [twice, self.message(2), twice, self.message(3), marker], handler_and_marker,
+                        lambda _: "T4" in seen)
+        async with db.sessions() as session:
+            names = sorted((await session.scalars(select(items.c.name))).all())
+        assert names == ["T1", "T2", "T3", "T4"]
+        assert await db.count(inbox) == 4
+
+    async def test_a_failing_message_fails_alone_and_is_dead_lettered(self, db: Db) -> None:
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            if payload.tool == "T2":  # type: ignore[attr-defined]
+                raise InvalidInput("tool", "rejected by the domain")
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        async def settled(t: MemoryTransport) -> bool:
+            return len(t.dead_letters("test")) == 1 and await db.count(items) == 3
+
+        transport = await self._run(db, [self.message(n) for n in range(1, 5)], handler, settled)
+        async with db.sessions() as session:
+            names = sorted((await session.scalars(select(items.c.name))).all())
+        assert names == ["T1", "T3", "T4"]
+        assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.dead_letters("test")] == ["T2"]
+
+    async def test_a_bug_is_retried_then_dead_lettered_at_the_delivery_limit(self, db: Db) -> None:
+        calls: list[str] = []
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            calls.append(payload.tool)  # type: ignore[attr-defined]
+            if payload.tool == "T1":  # type: ignore[attr-defined]
+                raise KeyError("a bug")
+
+        transport = await self._run(db, [self.message(1)], handler, lambda t: len(t.dead_letters("test")) == 1)
+        assert calls.count("T1") >= 3
+        assert len(transport.dead_letters("test")) == 1
+        assert await db.count(inbox) == 0  # nothing of the failed attempts was committed
