@@ -1,0 +1,1 @@
+"""Telemetry sources: each turns what a machine says into telemetry payloads."""
