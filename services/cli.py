@@ -68,7 +68,7 @@ def _banner(settings: Settings) -> str:
     if settings.auth_secret:
         token = Authenticator(settings).mint("admin", ["admin"])
         lines += [
-            f"  Admin token (valid {settings.auth_token_ttl // 3600} h; `taktline token --role ROLE` mints others):",
+            f"  Admin token (valid {_duration(settings.auth_token_ttl)}; `taktline token --role ROLE` mints others):",
             f"    {token}",
             "  Try it:",
             f'    curl -H "Authorization: Bearer {token}" {base}/api/processes/',
@@ -217,6 +217,10 @@ def _display_host(host: str) -> str:
     if host in ("0.0.0.0", "::", ""):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 3600} h" if seconds >= 3600 else f"{seconds // 60} min"
 
 
 def _masked(url: str | None) -> str:

@@ -25,4 +25,4 @@ def from_settings(settings: Settings) -> Transport:
         return rabbitmq(settings)
     from shared.transport.memory import MemoryTransport
 
-    return MemoryTransport()
+    return MemoryTransport(delivery_limit=settings.consumer_delivery_limit)
