@@ -6,12 +6,13 @@ STAMP := $(VENV)/.taktline-installed
 PYTEST_ARGS ?=
 ARGS ?=
 ROLE ?= admin
+SIMULATE ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint migrate token clean
 
 help:
-	@echo "make run               install if needed, then run Taktline on http://127.0.0.1:8000 (ARGS=... for taktline run)"
+	@echo "make run               install if needed, then run Taktline on http://127.0.0.1:8000 with one simulated machine (SIMULATE=N, ARGS=...)"
 	@echo "make test              install if needed, then ruff and every test (PYTEST_ARGS=... for pytest)"
 	@echo "make lint              ruff only"
 	@echo "make migrate           apply every service's migrations to the configured databases"
@@ -29,7 +30,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: install
-	$(BIN)/taktline run $(ARGS)
+	$(BIN)/taktline run --simulate $(SIMULATE) $(ARGS)
 
 test: install
 	$(BIN)/ruff check .

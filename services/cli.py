@@ -76,8 +76,8 @@ def _banner(settings: Settings) -> str:
     else:
         lines.append("  Tokens: from your OIDC provider (TAKTLINE_AUTH_JWKS_URL is set)")
     if settings.simulate:
-        lines.append(f"  Note: --simulate {settings.simulate} ignored for now: the machine simulator "
-                     "arrives with the collector.")
+        lines.append(f"  Simulating {settings.simulate} machine(s) (\"Simulated VMC-N\"): a part about every 20 s; "
+                     f"see {base}/api/parts/ and {base}/api/processes/?efficiency=1")
     return "\n".join(lines)
 
 
@@ -253,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="folder for SQLite files and the generated secret (default ./data)")
     run.add_argument("--database-url", help="PostgreSQL URL instead of SQLite files")
     run.add_argument("--amqp-url", help="RabbitMQ URL instead of the in-memory transport")
-    run.add_argument("--simulate", type=int, metavar="N", help="simulated machines (arrives with the collector)")
+    run.add_argument("--simulate", type=int, metavar="N", help="run N simulated machines (created on first start)")
 
     serve = command("serve", _serve, "run one service alone on PostgreSQL and RabbitMQ, as a container does")
     serve.add_argument("service", choices=SERVICES)

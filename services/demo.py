@@ -17,8 +17,16 @@ from contextlib import asynccontextmanager
 
 from services.collector.sources.simulator import SimulatedMachine, Simulator
 from services.process import repository
-from services.process.schemas import MachineCreate, ProcessCreate, ProgramCreate, ToolAssemblyCreate, ToolInAssembly
-from services.process.usecases import machines, processes, programs, tools
+from services.process.schemas import (
+    ChangeoverRequest,
+    MachineCreate,
+    ProcessCreate,
+    ProgramCreate,
+    ToolAssemblyCreate,
+    ToolInAssembly,
+)
+from services.process.usecases import changeovers, machines, processes, programs, tools
+from shared.db import utcnow
 from shared.events import Envelope
 from shared.runtime import ServiceRuntime
 from shared.transport.base import OutboundMessage, PublishError, Transport
@@ -49,6 +57,8 @@ async def seed_machines(runtime: ServiceRuntime, count: int) -> list[SimulatedMa
                 await tools.create_assembly(uow, ToolAssemblyCreate(
                     machine_id=machine.id, location=location, process_id=process.id, name=f"{kind} {location}",
                     tools=[ToolInAssembly(name=kind, tool_type=kind)]))
+            await changeovers.change_over(uow, process.id, process.id, ChangeoverRequest(), planned=True,
+                                          user="simulator", now=utcnow())
             simulated.append(SimulatedMachine(machine.id, files, cycle_seconds=CYCLE_SECONDS))
         await uow.commit()
     return simulated

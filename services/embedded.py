@@ -8,6 +8,8 @@ lifespans; each slice keeps its own OpenAPI document (docs/decisions/0003).
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import FastAPI
 
 from services import registry, transports
@@ -18,4 +20,13 @@ from shared.settings import Settings
 def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     transport = transports.from_settings(settings)
     runtimes = [ServiceRuntime(registry.load_spec(name), settings, transport) for name in registry.available()]
-    return build_app(runtimes, settings, transport, migrate=migrate)
+    extra = None
+    if settings.simulate:
+        from services import demo
+
+        process = next(r for r in runtimes if r.name == "process")
+
+        def extra(_: FastAPI) -> contextlib.AbstractAsyncContextManager[None]:
+            return demo.simulation(process, transport, settings.simulate)
+
+    return build_app(runtimes, settings, transport, migrate=migrate, extra_lifespan=extra)

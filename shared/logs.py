@@ -16,6 +16,9 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.event_id = event_id_var.get()
+        ids = [f"req={record.request_id}"] if record.request_id else []
+        ids += [f"evt={record.event_id}"] if record.event_id else []
+        record.context = f" [{' '.join(ids)}]" if ids else ""
         return True
 
 
@@ -42,7 +45,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s evt=%(event_id)s] %(message)s"))
+            "%(asctime)s %(levelname)s %(name)s%(context)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -62,14 +62,18 @@ class Simulator:
         self._random = {m.machine_id: random.Random(f"{seed}:{m.machine_id}") for m in machines}
         self._state = {m.machine_id: _State(next_at=start) for m in machines}
         self._alarm_ids = 0
+        self._ahead: list[Emitted] = []  # generated, but stamped after the last `now`
 
     def advance(self, now: float) -> list[Emitted]:
-        out: list[Emitted] = []
+        """Everything the machines reported up to `now`, in time order; nothing from the future."""
         for machine in self._machines:
             state = self._state[machine.machine_id]
             while state.next_at <= now:
-                out.extend(self._step(machine, state))
-        out.sort(key=lambda e: (e.payload.timestamp, e.machine_id, e.sequence))  # type: ignore[attr-defined]
+                self._ahead.extend(self._step(machine, state))
+        self._ahead.sort(key=lambda e: (e.payload.timestamp, e.machine_id, e.sequence))  # type: ignore[attr-defined]
+        cut = next((i for i, e in enumerate(self._ahead) if e.payload.timestamp > now),  # type: ignore[attr-defined]
+                   len(self._ahead))
+        out, self._ahead = self._ahead[:cut], self._ahead[cut:]
         return out
 
     @staticmethod

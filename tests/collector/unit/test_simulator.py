@@ -26,6 +26,12 @@ def test_advancing_in_steps_equals_advancing_at_once() -> None:
     assert sorted((e.machine_id, e.sequence) for e in parts) == sorted((e.machine_id, e.sequence) for e in whole)
 
 
+def test_nothing_is_reported_before_it_happens() -> None:
+    simulator = make(5)
+    for now in (1030.0, 1100.0, 1500.0):
+        assert all(e.payload.timestamp <= now for e in simulator.advance(now))
+
+
 def test_machine_cycles_programs_tools_parts_and_alarms() -> None:
     events = make(1).advance(1000.0 + 8 * 3600)
     kinds = Counter(e.payload.type for e in events if e.machine_id == 1)

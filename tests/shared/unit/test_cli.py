@@ -150,7 +150,7 @@ class TestRun:
         assert cli.main(["run", "--port", "9001", "--simulate", "2"]) == 0
         assert (started[0].port, started[0].log_format, started[0].simulate) == (9001, "json", 2)
         out = capsys.readouterr().out
-        assert "simulator arrives with the collector" in out
+        assert "Simulating 2 machine(s)" in out
         token = TOKEN.search(out)
         assert token is not None and _verify(token.group()).subject == "admin"
 

@@ -1,0 +1,34 @@
+"""`taktline run --simulate`: demo machines are created once and their simulated parts get recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from services import embedded
+from shared.settings import Settings
+from tests.process.conftest import SECRET, wait_for
+
+
+async def test_simulated_machine_produces_parts_in_the_embedded_app(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from services import demo
+
+    monkeypatch.setattr(demo, "CYCLE_SECONDS", 0.05)  # fast machines for the test
+    settings = Settings(data_dir=tmp_path, auth_secret=SECRET, simulate=1, _env_file=None)  # type: ignore[call-arg]
+    for _ in range(2):  # the second start finds its demo machine instead of making another
+        app = embedded.create_app(settings)
+        async with app.router.lifespan_context(app):
+            headers = {"Authorization": "Bearer " + app.state.authenticator.mint("a", ["auditor"])}
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                         headers=headers) as client:
+                async def parts() -> dict[str, object]:
+                    return (await client.get("/api/parts/", params={"limit": 50})).json()
+
+                await wait_for(parts)
+                machines = (await client.get("/api/machines/")).json()
+                processes = (await client.get("/api/processes/")).json()
+    assert [m["name"] for m in machines.values()] == ["Simulated VMC-1"]
+    assert len(processes) == 1
+    process = next(iter(processes.values()))
+    assert process["active"] is True and process["loaded"] is True and process["last_cycle"] is not None
