@@ -113,21 +113,25 @@ class _Consumer:
                 await self.on_message(message)
             except Exception:
                 log.exception("on_message for queue %s failed; requeueing", self.queue.name)
-                with contextlib.suppress(RuntimeError):
+                try:
                     await message.reject(requeue=True)
+                except Exception:  # already settled, or the broker is gone: keep delivering
+                    log.debug("could not requeue message %s", message.message_id, exc_info=True)
 
-    async def stop(self) -> None:
-        # Bounded: with the broker away, aio-pika would wait for the reconnect.
-        if self.tag is not None:
+    async def stop(self, *, connected: bool) -> None:
+        # With the broker away there is nothing to tell it (and aio-pika would wait for the
+        # reconnect), so only the local task is stopped; closing the connection does the rest.
+        if connected and self.tag is not None:
             with contextlib.suppress(*_BROKER_ERRORS):
                 async with asyncio.timeout(_CLOSE_TIMEOUT):
                     await self.queue.cancel(self.tag)
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        with contextlib.suppress(*_BROKER_ERRORS):
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
-                await self.channel.close()
+        if connected:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                async with asyncio.timeout(_CLOSE_TIMEOUT):
+                    await self.channel.close()
 
 
 class RabbitMQTransport:
@@ -247,8 +251,9 @@ class RabbitMQTransport:
 
     async def _stop_consumers(self) -> None:
         consumers, self._consumers = self._consumers, []
+        connected = await self.ready()
         for consumer in consumers:
-            await consumer.stop()
+            await consumer.stop(connected=connected)
 
     async def _open_channel(self) -> AbstractRobustChannel:
         if self._connection is None:
