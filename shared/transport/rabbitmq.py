@@ -145,6 +145,7 @@ class RabbitMQTransport:
         connect_timeout: float = 10.0,
         publish_timeout: float = 30.0,
         reconnect_interval: float = 2.0,
+        startup_timeout: float = 60.0,
     ) -> None:
         self.exchange = exchange
         self.dead_exchange = dead_exchange
@@ -153,6 +154,7 @@ class RabbitMQTransport:
         self._connect_timeout = connect_timeout
         self._publish_timeout = publish_timeout
         self._reconnect_interval = reconnect_interval
+        self._startup_timeout = startup_timeout
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
@@ -163,10 +165,7 @@ class RabbitMQTransport:
         async with self._start_lock:
             if self._connection is not None:
                 return
-            connection = await aio_pika.connect_robust(
-                self._url, timeout=self._connect_timeout, reconnect_interval=self._reconnect_interval,
-                client_properties={"connection_name": f"taktline:{self.exchange}"},
-            )
+            connection = await self._first_connection()
             try:
                 channel = await connection.channel(publisher_confirms=True)
                 self._exchange = await channel.declare_exchange(
@@ -176,6 +175,26 @@ class RabbitMQTransport:
                 await connection.close()
                 raise
             self._connection, self._channel = connection, channel
+
+    async def _first_connection(self) -> AbstractRobustConnection:
+        """Connect, retrying with exponential backoff for up to `startup_timeout` seconds.
+
+        A service may start before its broker (compose, Kubernetes); after this first
+        connection the robust connection restores itself every `reconnect_interval`."""
+        loop = asyncio.get_running_loop()
+        deadline, backoff = loop.time() + self._startup_timeout, 0.5
+        while True:
+            try:
+                return await aio_pika.connect_robust(
+                    self._url, timeout=self._connect_timeout, reconnect_interval=self._reconnect_interval,
+                    client_properties={"connection_name": f"taktline:{self.exchange}"},
+                )
+            except _BROKER_ERRORS as exc:
+                if loop.time() + backoff > deadline:
+                    raise
+                log.warning("RabbitMQ not reachable (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
 
     async def close(self) -> None:
         await self._stop_consumers()
