@@ -170,6 +170,31 @@ class TestOutboxRelay:
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T7"]
 
 
+    async def test_two_relays_on_postgres_publish_each_row_once_in_order(self, db: Db) -> None:
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("replica coordination uses PostgreSQL locks; SQLite runs one relay")
+        for n in range(300):
+            async with db.uow() as uow:
+                uow.emit(event(n))
+                await uow.commit()
+
+        class SlowTransport(FlakyTransport):
+            async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+                await asyncio.sleep(0.005)  # hold the claim long enough for the other replica to try
+                await super().publish(messages)
+
+        transport = SlowTransport(failures=0)
+        relays = [OutboxRelay("test", db.sessions, outbox, transport, batch_size=25) for _ in range(2)]
+
+        async def drain(relay: OutboxRelay) -> None:
+            while await db.count(outbox, outbox.c.published_at.is_(None)):
+                await relay.publish_pending()
+
+        await asyncio.gather(*(drain(r) for r in relays))
+        tools = [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent]
+        assert tools == [f"T{n}" for n in range(300)]
+
+
 class TestConsumer:
     async def _run(self, db: Db, messages: list[OutboundMessage], handler, done) -> MemoryTransport:  # type: ignore[no-untyped-def]
         transport = MemoryTransport(delivery_limit=3)
