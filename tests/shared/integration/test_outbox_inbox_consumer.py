@@ -180,7 +180,9 @@ class TestOutboxRelay:
 
         class SlowTransport(FlakyTransport):
             async def publish(self, messages: Sequence[OutboundMessage]) -> None:
-                await asyncio.sleep(0.005)  # hold the claim long enough for the other replica to try
+                # Every other batch is slow: without coordination the next batch would overtake it.
+                first = int(Envelope.from_bytes(messages[0].body).data["tool"][1:])
+                await asyncio.sleep(0.03 if first % 50 == 0 else 0.001)
                 await super().publish(messages)
 
         transport = SlowTransport(failures=0)
