@@ -170,9 +170,9 @@ class TestOutboxRelay:
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T7"]
 
 
+    # Replica coordination uses PostgreSQL locks; on SQLite one relay runs per database.
+    @pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True)
     async def test_two_relays_on_postgres_publish_each_row_once_in_order(self, db: Db) -> None:
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("replica coordination uses PostgreSQL locks; SQLite runs one relay")
         for n in range(300):
             async with db.uow() as uow:
                 uow.emit(event(n))
