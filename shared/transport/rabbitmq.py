@@ -37,6 +37,36 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, Runtime
 _CLOSE_TIMEOUT = 5.0
 
 
+class _BackoffConnection(aio_pika.RobustConnection):
+    """A robust connection whose reconnect delay grows with the outage: it waits as long as
+    the broker has been gone so far (so attempts come at about 1x, 2x, 4x… the base interval),
+    capped at `MAX_RECONNECT_INTERVAL`, and starts again from the base once connected."""
+
+    MAX_RECONNECT_INTERVAL = 30.0
+    _lost_at: float | None = None
+    _base_interval: float = 2.0
+
+    @property  # type: ignore[override]
+    def reconnect_interval(self) -> float:
+        if self._lost_at is None:
+            return self._base_interval
+        outage = asyncio.get_running_loop().time() - self._lost_at
+        return min(max(outage, self._base_interval), self.MAX_RECONNECT_INTERVAL)
+
+    @reconnect_interval.setter
+    def reconnect_interval(self, value: float) -> None:
+        self._base_interval = float(value)
+
+    async def _on_connection_close(self, closing: asyncio.Future[None]) -> None:
+        if self._lost_at is None:
+            self._lost_at = asyncio.get_running_loop().time()
+        await super()._on_connection_close(closing)
+
+    async def _on_connected(self) -> None:
+        await super()._on_connected()
+        self._lost_at = None
+
+
 class RabbitInbound:
     """One delivery, as the InboundMessage protocol sees it."""
 
@@ -187,6 +217,7 @@ class RabbitMQTransport:
             try:
                 return await aio_pika.connect_robust(
                     self._url, timeout=self._connect_timeout, reconnect_interval=self._reconnect_interval,
+                    connection_class=_BackoffConnection,
                     client_properties={"connection_name": f"taktline:{self.exchange}"},
                 )
             except _BROKER_ERRORS as exc:
