@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.process.models import (
+    INT32_MAX,
+    INT32_MIN,
     Machine,
     Part,
     Process,
@@ -25,7 +27,8 @@ T = TypeVar("T")
 
 
 async def _get_or_404(session: AsyncSession, model: type[T], id: int, what: str) -> T:
-    found = await session.get(model, id)
+    # An id no INTEGER column can hold exists nowhere (and must not reach the driver).
+    found = await session.get(model, id) if INT32_MIN <= id <= INT32_MAX else None
     if found is None:
         raise NotFound(what, id)
     return found

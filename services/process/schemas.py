@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.process.models import INT32_MAX, INT32_MIN
+
 Comparison = Literal["EQ", "NE", "LT", "LE", "GT", "GE"]
+
+
+@cache
+def iana_zones() -> frozenset[str]:
+    """IANA zone names (the tz database also ships aliases like "localtime" that are not)."""
+    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})
+# Integers a client sends that reach an INTEGER column or a lookup by id (400 outside its range).
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 
 
 class CvMapEntry(BaseModel):
@@ -27,8 +38,23 @@ class Writable(BaseModel):
     @classmethod
     def _drop_read_only(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            _reject_nul(data, "")
             return {k: v for k, v in data.items() if k not in cls.read_only}
         return data
+
+
+def _reject_nul(value: Any, where: str) -> None:
+    """PostgreSQL text cannot hold NUL characters: reject them, naming the field."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'body'}: text must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key, where or str(key))
+            _reject_nul(item, where or str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul(item, where)
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -45,11 +71,11 @@ class ProcessFields(Writable):
     description: str = ""
     archived: bool = False
     cv_map: dict[str, CvMapEntry] = Field(default_factory=dict)
-    display_variable: int | None = Field(default=None, ge=0)
-    part_count_cv: int | None = Field(default=None, ge=0)
+    display_variable: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    part_count_cv: int | None = Field(default=None, ge=0, le=INT32_MAX)
     part_material_cost: float = Field(default=0.0, ge=0)
     part_sell_price: float = Field(default=0.0, ge=0)
-    parts_per_cycle: int = Field(default=1, ge=1)
+    parts_per_cycle: int = Field(default=1, ge=1, le=INT32_MAX)
     setup_instructions: str = ""
     teardown_instructions: str = ""
     tags: list[str] = Field(default_factory=list)
@@ -57,22 +83,22 @@ class ProcessFields(Writable):
 
 
 class ProcessCreate(ProcessFields):
-    machine_id: int
+    machine_id: Int32
     name: str = Field(min_length=1, max_length=200)
 
 
 class ProcessUpdate(Writable):
     read_only = PROCESS_READ_ONLY
-    machine_id: int | None = None
+    machine_id: Int32 | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     archived: bool | None = None
     cv_map: dict[str, CvMapEntry] | None = None
-    display_variable: int | None = Field(default=None, ge=0)
-    part_count_cv: int | None = Field(default=None, ge=0)
+    display_variable: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    part_count_cv: int | None = Field(default=None, ge=0, le=INT32_MAX)
     part_material_cost: float | None = Field(default=None, ge=0)
     part_sell_price: float | None = Field(default=None, ge=0)
-    parts_per_cycle: int | None = Field(default=None, ge=1)
+    parts_per_cycle: int | None = Field(default=None, ge=1, le=INT32_MAX)
     setup_instructions: str | None = None
     teardown_instructions: str | None = None
     tags: list[str] | None = None
@@ -134,12 +160,12 @@ class ToolRequirementRead(BaseModel):
 
 
 class DuplicateRequest(Writable):
-    machine_id: int
+    machine_id: Int32
     name: str = Field(min_length=1, max_length=200)
 
 
 class ChangeoverRequest(Writable):
-    remove_tool_assemblies: list[int] = Field(default_factory=list)
+    remove_tool_assemblies: list[Int32] = Field(default_factory=list)
 
 
 # --- machines --------------------------------------------------------------------------------
@@ -165,6 +191,13 @@ class MachineUpdate(Writable):
     location: str | None = Field(default=None, max_length=200)
     archived: bool | None = None
 
+    @model_validator(mode="after")
+    def _not_null(self) -> MachineUpdate:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
 
 class MachineRead(BaseModel):
     id: int
@@ -186,21 +219,21 @@ class MachineRead(BaseModel):
 
 class ProgramCreate(Writable):
     read_only = frozenset({"id", "last_loaded", "loaded"})
-    machine_id: int
+    machine_id: Int32
     filename: str = Field(min_length=1, max_length=500)
     name: str = Field(default="", max_length=200)
     description: str = ""
-    process_id: int | None = None
+    process_id: Int32 | None = None
     archived: bool = False
 
 
 class ProgramUpdate(Writable):
     read_only = frozenset({"id", "last_loaded", "loaded"})
-    machine_id: int | None = None
+    machine_id: Int32 | None = None
     filename: str | None = Field(default=None, min_length=1, max_length=500)
     name: str | None = Field(default=None, max_length=200)
     description: str | None = None
-    process_id: int | None = None
+    process_id: Int32 | None = None
     archived: bool | None = None
 
 
@@ -230,7 +263,7 @@ class ToolFields(Writable):
 
 
 class ToolCreate(ToolFields):
-    assembly_id: int
+    assembly_id: Int32
 
 
 class ToolInAssembly(ToolFields):
@@ -239,7 +272,7 @@ class ToolInAssembly(ToolFields):
 
 class ToolUpdate(Writable):
     read_only = frozenset({"id", "location", "process_id", "machine_id"})
-    assembly_id: int | None = None
+    assembly_id: Int32 | None = None
     name: str | None = Field(default=None, max_length=200)
     description: str | None = None
     tool_type: str | None = Field(default=None, max_length=100)
@@ -263,21 +296,21 @@ class ToolRead(BaseModel):
 
 
 class ToolAssemblyCreate(Writable):
-    machine_id: int
+    machine_id: Int32
     name: str = Field(default="", max_length=200)
     description: str = ""
     location: str | None = Field(default=None, max_length=50)
-    process_id: int | None = None
+    process_id: Int32 | None = None
     tools: list[ToolInAssembly] = Field(default_factory=list)
 
 
 class ToolAssemblyUpdate(Writable):
     read_only = frozenset({"id", "tools"})
-    machine_id: int | None = None
+    machine_id: Int32 | None = None
     name: str | None = Field(default=None, max_length=200)
     description: str | None = None
     location: str | None = Field(default=None, max_length=50)
-    process_id: int | None = None
+    process_id: Int32 | None = None
 
 
 class ToolAssemblyRead(BaseModel):
@@ -320,7 +353,7 @@ class SettingsUpdate(Writable):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_timezones():
+        if value is not None and value not in iana_zones():
             raise ValueError(f"unknown IANA time zone {value!r}")
         return value
 

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.process.models import INT32_MAX, INT32_MIN
 from shared.db import utcnow
 from shared.runtime import ServiceRuntime
 from shared.uow import UnitOfWork
@@ -36,3 +37,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 UowDep = Annotated[UnitOfWork, Depends(_uow, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 NowDep = Annotated[datetime, Depends(utcnow)]
+# Query filters: an id filter that fits an INTEGER column; a UNIX time a datetime can hold
+# (1970 up to the end of 9999). Anything else is a 400 naming the parameter, never a 500.
+IdFilter = Annotated[int | None, Query(ge=INT32_MIN, le=INT32_MAX)]
+UnixTime = Annotated[float | None, Query(ge=0, le=253_402_300_799, allow_inf_nan=False)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.process.api.deps import SessionDep
+from services.process.api.deps import IdFilter, SessionDep, UnixTime
 from services.process.schemas import PartRead
 from services.process.usecases import parts
 from shared.auth import Reader
@@ -16,8 +16,8 @@ router = APIRouter(prefix="/api/parts", tags=["parts"])
 
 
 @router.get("/", responses=problem_responses(400, 401, 403))
-async def list_parts(_: Reader, session: SessionDep, machine_id: int | None = None, process_id: int | None = None,
-                     program_id: int | None = None, start: float | None = None, end: float | None = None,
+async def list_parts(_: Reader, session: SessionDep, machine_id: IdFilter = None, process_id: IdFilter = None,
+                     program_id: IdFilter = None, start: UnixTime = None, end: UnixTime = None,
                      limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
                      offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, PartRead]:
     return await parts.list_parts(session, machine_id=machine_id, process_id=process_id, program_id=program_id,

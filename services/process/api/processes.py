@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from services.process.api.deps import NowDep, SessionDep, UowDep
+from services.process.api.deps import NowDep, SessionDep, UnixTime, UowDep
 from services.process.schemas import (
     ChangeoverRequest,
     ChartRead,
     DuplicateRequest,
+    Int32,
     ProcessCreate,
     ProcessRead,
     ProcessUpdate,
@@ -42,7 +43,7 @@ async def list_variables(_: Reader, session: SessionDep) -> list[str]:
 
 @router.post("/averageCycleTimes", responses=problem_responses(400, 401, 403))
 async def average_cycle_times(
-    _: Reader, session: SessionDep, ids: Annotated[list[int], Body()]
+    _: Reader, session: SessionDep, ids: Annotated[list[Int32], Body()]
 ) -> dict[str, float | None]:
     return await history.average_cycle_times(session, ids)
 
@@ -111,7 +112,7 @@ async def overview_month(
 
 @router.get("/{process_id}/chart", response_model_exclude_unset=True, responses=problem_responses(400, 401, 403, 404))
 async def chart(
-    _: Reader, session: SessionDep, now: NowDep, process_id: int, start: float | None = None, end: float | None = None
+    _: Reader, session: SessionDep, now: NowDep, process_id: int, start: UnixTime = None, end: UnixTime = None
 ) -> ChartRead:
     return await history.chart(session, process_id, start, end, now)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.process.api.deps import SessionDep, UowDep
+from services.process.api.deps import IdFilter, SessionDep, UowDep
 from services.process.schemas import ProgramCreate, ProgramRead, ProgramUpdate
 from services.process.usecases import programs
 from shared.auth import Editor, Reader
@@ -14,8 +14,8 @@ router = APIRouter(prefix="/api/programs", tags=["programs"])
 
 
 @router.get("/", responses=problem_responses(400, 401, 403))
-async def list_programs(_: Reader, session: SessionDep, machine_id: int | None = None,
-                        process_id: int | None = None) -> dict[str, ProgramRead]:
+async def list_programs(_: Reader, session: SessionDep, machine_id: IdFilter = None,
+                        process_id: IdFilter = None) -> dict[str, ProgramRead]:
     return await programs.list_programs(session, machine_id, process_id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.process.api.deps import SessionDep, UowDep
+from services.process.api.deps import IdFilter, SessionDep, UowDep
 from services.process.schemas import (
     ToolAssemblyCreate,
     ToolAssemblyRead,
@@ -22,8 +22,8 @@ router = APIRouter(prefix="/api/tools", tags=["tools"])
 
 
 @assemblies.get("/", responses=problem_responses(400, 401, 403))
-async def list_assemblies(_: Reader, session: SessionDep, machine_id: int | None = None,
-                          process_id: int | None = None) -> dict[str, ToolAssemblyRead]:
+async def list_assemblies(_: Reader, session: SessionDep, machine_id: IdFilter = None,
+                          process_id: IdFilter = None) -> dict[str, ToolAssemblyRead]:
     return await tools.list_assemblies(session, machine_id, process_id)
 
 
@@ -49,8 +49,8 @@ async def delete_assembly(_: Operator, uow: UowDep, assembly_id: int) -> Respons
 
 
 @router.get("/", responses=problem_responses(400, 401, 403))
-async def list_tools(_: Reader, session: SessionDep, machine_id: int | None = None, process_id: int | None = None,
-                     assembly_id: int | None = None) -> dict[str, ToolRead]:
+async def list_tools(_: Reader, session: SessionDep, machine_id: IdFilter = None, process_id: IdFilter = None,
+                     assembly_id: IdFilter = None) -> dict[str, ToolRead]:
     return await tools.list_tools(session, machine_id, process_id, assembly_id)
 
 

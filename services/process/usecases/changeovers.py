@@ -6,9 +6,9 @@ from datetime import datetime
 
 from services.process import repository
 from services.process.domain.changeover import check_changeover, current_process
-from services.process.models import Changeover, Machine, Process, ProcessToolRequirement, Tool, ToolAssembly
+from services.process.models import Changeover, Process, ProcessToolRequirement, Tool, ToolAssembly
 from services.process.schemas import ChangeoverRequest, DuplicateRequest, ProcessRead
-from services.process.usecases import machines, processes
+from services.process.usecases import machines, processes, references
 from shared.errors import InvalidInput
 from shared.events import ProcessChangedOver
 from shared.uow import UnitOfWork
@@ -57,8 +57,7 @@ async def _assemblies_to_remove(uow: UnitOfWork, ids: list[int], machine_id: int
 
 async def duplicate_process(uow: UnitOfWork, process_id: int, request: DuplicateRequest) -> ProcessRead:
     source = await repository.get_process_or_404(uow.session, process_id)
-    if await uow.session.get(Machine, request.machine_id) is None:
-        raise InvalidInput("machine_id", f"machine {request.machine_id} does not exist")
+    await references.require_machine(uow.session, request.machine_id)
     copy = Process(machine_id=request.machine_id, name=request.name, archived=False, unassigned_tools_used={},
                    **{f: getattr(source, f) for f in COPIED_FIELDS})
     uow.session.add(copy)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.process import repository
 from services.process.domain.efficiency import PartTotals, efficiency
 from services.process.domain.tools import unused_tool_locations
-from services.process.models import Machine, Process, ProcessToolRequirement
+from services.process.models import Process, ProcessToolRequirement
 from services.process.schemas import (
     ProcessCreate,
     ProcessRead,
@@ -18,8 +18,8 @@ from services.process.schemas import (
     ToolRequirementCreate,
     ToolRequirementRead,
 )
+from services.process.usecases import references, views
 from services.process.usecases import settings as settings_usecases
-from services.process.usecases import views
 from shared.errors import Conflict, InvalidInput
 from shared.events import ProcessDeleted, ProcessUpserted
 from shared.uow import UnitOfWork
@@ -80,8 +80,7 @@ async def read_one(session: AsyncSession, process: Process) -> ProcessRead:
 
 
 async def create_process(uow: UnitOfWork, data: ProcessCreate) -> ProcessRead:
-    if await uow.session.get(Machine, data.machine_id) is None:
-        raise InvalidInput("machine_id", f"machine {data.machine_id} does not exist")
+    await references.require_machine(uow.session, data.machine_id)
     values = data.model_dump()
     values["cv_map"] = {k: v.model_dump(exclude_none=True) for k, v in data.cv_map.items()}
     process = Process(**values, unassigned_tools_used={})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.process import repository
-from services.process.models import Machine, Process, Program
+from services.process.models import Machine, Program
 from services.process.schemas import ProgramCreate, ProgramRead, ProgramUpdate
-from services.process.usecases import views
+from services.process.usecases import references, views
 from shared.errors import Conflict, InvalidInput
 from shared.uow import UnitOfWork
 
@@ -28,17 +28,6 @@ async def get_program(session: AsyncSession, program_id: int) -> ProgramRead:
     return await _read(session, await repository.get_program_or_404(session, program_id))
 
 
-async def _check_process(session: AsyncSession, process_id: int | None, machine_id: int) -> None:
-    if process_id is None:
-        return
-    process = await session.get(Process, process_id)
-    if process is None:
-        raise InvalidInput("process_id", f"process {process_id} does not exist")
-    if process.machine_id != machine_id:
-        raise InvalidInput("process_id", f"process {process_id} is on machine {process.machine_id}, "
-                                         f"not machine {machine_id}")
-
-
 async def _check_filename_free(session: AsyncSession, machine_id: int, filename: str, own_id: int | None) -> None:
     existing = await repository.program_by_filename(session, machine_id, filename)
     if existing is not None and existing.id != own_id:
@@ -46,9 +35,8 @@ async def _check_filename_free(session: AsyncSession, machine_id: int, filename:
 
 
 async def create_program(uow: UnitOfWork, data: ProgramCreate) -> ProgramRead:
-    if await uow.session.get(Machine, data.machine_id) is None:
-        raise InvalidInput("machine_id", f"machine {data.machine_id} does not exist")
-    await _check_process(uow.session, data.process_id, data.machine_id)
+    await references.require_machine(uow.session, data.machine_id)
+    await references.require_process_on(uow.session, data.process_id, data.machine_id)
     await _check_filename_free(uow.session, data.machine_id, data.filename, None)
     program = Program(**data.model_dump())
     uow.session.add(program)
@@ -62,7 +50,7 @@ async def update_program(uow: UnitOfWork, program_id: int, changes: ProgramUpdat
     if "machine_id" in values and values.pop("machine_id") != program.machine_id:
         raise InvalidInput("machine_id", "a program cannot move to another machine")
     if "process_id" in values:
-        await _check_process(uow.session, values["process_id"], program.machine_id)
+        await references.require_process_on(uow.session, values["process_id"], program.machine_id)
     if "filename" in values:
         if values["filename"] is None:
             raise InvalidInput("filename", "cannot be null")

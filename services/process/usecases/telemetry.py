@@ -28,7 +28,7 @@ async def _machine(uow: UnitOfWork, machine_id: int, at: float) -> Machine | Non
     return machine
 
 
-async def _program(uow: UnitOfWork, machine: Machine, filename: str, at: float) -> Program:
+async def _program(uow: UnitOfWork, machine: Machine, filename: str) -> Program:
     """The machine's program with that filename; an unknown filename becomes a new program."""
     program = await repository.program_by_filename(uow.session, machine.id, filename)
     if program is None:
@@ -52,7 +52,7 @@ async def program_loaded(uow: UnitOfWork, event: ProgramLoaded) -> None:
     if not event.program:
         machine.loaded_program_id = None
         return
-    program = await _program(uow, machine, event.program, event.timestamp)
+    program = await _program(uow, machine, event.program)
     program.last_loaded = from_unix(event.timestamp)
     machine.loaded_program_id = program.id
 
@@ -86,21 +86,26 @@ async def variables_changed(uow: UnitOfWork, event: VariablesChanged) -> None:
     if key in event.variables and key in previous:
         rise = counter_rise(previous[key], event.variables[key])
         if rise:
-            await _record(uow, machine, process, rise, event.timestamp, None)
+            await _record(uow, machine, process, rise, event.timestamp, machine.loaded_program_id)
 
 
 async def part_completed(uow: UnitOfWork, event: PartCompleted) -> None:
     machine = await _machine(uow, event.machine_id, event.timestamp)
     if machine is None:
         return
-    process = await _running_process(uow, machine)
+    program = await _program(uow, machine, event.program) if event.program else None
+    if program is not None and program.process_id is not None:  # the report says what ran
+        process = await uow.session.get(Process, program.process_id)
+    else:
+        process = await _running_process(uow, machine)
     if process is not None and process.part_count_cv is not None:
         return  # this process counts parts from its variable, not the control's counter
-    await _record(uow, machine, process, event.increment, event.timestamp, event.program)
+    program_id = program.id if program is not None else machine.loaded_program_id
+    await _record(uow, machine, process, event.increment, event.timestamp, program_id)
 
 
 async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, increment: int, at: float,
-                  filename: str | None) -> None:
+                  program_id: int | None) -> None:
     current = await settings_usecases.get_settings(uow.session)
     decision = decide_part(increment, parts_per_cycle=process.parts_per_cycle if process else 1,
                            report_limit=current.part_report_limit)
@@ -108,10 +113,6 @@ async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, in
         log.warning("machine %s reported %s parts at once (limit %s): treated as a counter glitch",
                     machine.id, increment, current.part_report_limit)
         return
-    program_id = machine.loaded_program_id
-    if filename:
-        program = await _program(uow, machine, filename, at)
-        program_id = program.id
     variables = named_variables(process.cv_map or {}, machine.variables or {}) if process else {}
     tools = sorted({*(machine.tools_used or []), *([machine.current_tool] if machine.current_tool else [])})
     part = Part(machine_id=machine.id, process_id=process.id if process else None, program_id=program_id,

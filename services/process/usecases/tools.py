@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.process import repository
-from services.process.models import Machine, Process, Tool, ToolAssembly
+from services.process.models import Tool, ToolAssembly
 from services.process.schemas import (
     ToolAssemblyCreate,
     ToolAssemblyRead,
@@ -14,7 +14,7 @@ from services.process.schemas import (
     ToolRead,
     ToolUpdate,
 )
-from services.process.usecases import views
+from services.process.usecases import references, views
 from shared.errors import InvalidInput
 from shared.uow import UnitOfWork
 
@@ -42,20 +42,9 @@ async def get_assembly(session: AsyncSession, assembly_id: int) -> ToolAssemblyR
     return (await _assembly_reads(session, [assembly]))[str(assembly.id)]
 
 
-async def _check_process(session: AsyncSession, process_id: int | None, machine_id: int) -> None:
-    if process_id is None:
-        return
-    process = await session.get(Process, process_id)
-    if process is None:
-        raise InvalidInput("process_id", f"process {process_id} does not exist")
-    if process.machine_id != machine_id:
-        raise InvalidInput("process_id", f"process {process_id} is on another machine")
-
-
 async def create_assembly(uow: UnitOfWork, data: ToolAssemblyCreate) -> ToolAssemblyRead:
-    if await uow.session.get(Machine, data.machine_id) is None:
-        raise InvalidInput("machine_id", f"machine {data.machine_id} does not exist")
-    await _check_process(uow.session, data.process_id, data.machine_id)
+    await references.require_machine(uow.session, data.machine_id)
+    await references.require_process_on(uow.session, data.process_id, data.machine_id)
     assembly = ToolAssembly(**data.model_dump(exclude={"tools"}))
     uow.session.add(assembly)
     await uow.flush()
@@ -71,7 +60,7 @@ async def update_assembly(uow: UnitOfWork, assembly_id: int, changes: ToolAssemb
     if "machine_id" in values and values.pop("machine_id") != assembly.machine_id:
         raise InvalidInput("machine_id", "an assembly cannot move to another machine; create one there")
     if "process_id" in values:
-        await _check_process(uow.session, values["process_id"], assembly.machine_id)
+        await references.require_process_on(uow.session, values["process_id"], assembly.machine_id)
     for key, value in values.items():
         if value is None and key in ("name", "description"):
             raise InvalidInput(key, "cannot be null")
@@ -96,8 +85,7 @@ async def get_tool(session: AsyncSession, tool_id: int) -> ToolRead:
 
 
 async def create_tool(uow: UnitOfWork, data: ToolCreate) -> ToolRead:
-    if await uow.session.get(ToolAssembly, data.assembly_id) is None:
-        raise InvalidInput("assembly_id", f"tool assembly {data.assembly_id} does not exist")
+    await references.require_assembly(uow.session, data.assembly_id)
     tool = Tool(**data.model_dump())
     uow.session.add(tool)
     await uow.flush()
@@ -109,8 +97,7 @@ async def update_tool(uow: UnitOfWork, tool_id: int, changes: ToolUpdate) -> Too
     tool = await repository.get_tool_or_404(uow.session, tool_id)
     values = changes.model_dump(exclude_unset=True)
     if "assembly_id" in values:
-        if values["assembly_id"] is None or await uow.session.get(ToolAssembly, values["assembly_id"]) is None:
-            raise InvalidInput("assembly_id", f"tool assembly {values['assembly_id']} does not exist")
+        await references.require_assembly(uow.session, values["assembly_id"])
     for key, value in values.items():
         if value is None and key not in ("diameter", "length"):
             raise InvalidInput(key, "cannot be null")

@@ -88,6 +88,14 @@ class TestPartCompleted:
         assert len(new) == 1 and new[0]["process_id"] is None
         assert next(iter(parts.values()))["program_id"] == new[0]["id"]
 
+    async def test_the_program_named_in_the_report_decides_the_process(self, api: Harness) -> None:
+        machine, process, program = await setup_line(api)
+        other = await api.process(machine, "Other op")
+        await api.ok("POST", f"/api/processes/{other['id']}/changeover/{other['id']}", params={"planned": 1})
+        await send(api, PartCompleted(machine_id=machine, timestamp=T0, increment=1, program="O1000.nc"))
+        parts = await wait_for(lambda: _with_len(parts_of(api, machine_id=machine), 1))
+        assert [(p["process_id"], p["program_id"]) for p in parts.values()] == [(process, program)]
+
     async def test_unparseable_messages_are_dead_lettered_and_the_rest_flows(self, api: Harness) -> None:
         machine, _, _ = await setup_line(api)
         await api.transport.publish([
