@@ -67,6 +67,10 @@ class Process(Base):
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     time_per_cycle: Mapped[float | None] = mapped_column(Float, default=None)  # minutes
     unassigned_tools_used: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)
+    # The newest part's finish time and program (the seed's `last_cycle`), kept on the row so
+    # listing processes never scans the parts table.
+    last_cycle_finished: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_cycle_program_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

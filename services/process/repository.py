@@ -93,21 +93,9 @@ async def existing_process_ids(session: AsyncSession, ids: Iterable[int]) -> lis
     return list((await session.scalars(select(Process.id).where(Process.id.in_(ids)))).all())
 
 
-async def last_cycles(
-    session: AsyncSession, process_ids: Sequence[int] | None
-) -> dict[int, tuple[datetime, int | None]]:
-    """The newest part of each process: {process_id: (finished, program_id)}."""
-    ranked = select(
-        Part.process_id, Part.finished, Part.program_id,
-        func.row_number().over(partition_by=Part.process_id,
-                               order_by=(Part.finished.desc(), Part.id.desc())).label("rank"),
-    ).where(Part.process_id.is_not(None))
-    if process_ids is not None:
-        ranked = ranked.where(Part.process_id.in_(process_ids))
-    sub = ranked.subquery()
-    rows = await session.execute(
-        select(sub.c.process_id, sub.c.finished, sub.c.program_id).where(sub.c.rank == 1))
-    return {pid: (finished, program) for pid, finished, program in rows}
+async def active_process_ids(session: AsyncSession) -> set[int]:
+    rows = await session.scalars(select(Machine.active_process_id).where(Machine.active_process_id.is_not(None)))
+    return {pid for pid in rows if pid is not None}
 
 
 async def loaded_process_ids(session: AsyncSession) -> set[int]:

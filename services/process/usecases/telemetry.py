@@ -122,6 +122,8 @@ async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, in
     uow.session.add(part)
     if machine.last_part_at is None or from_unix(at) > machine.last_part_at:
         machine.last_part_at = from_unix(at)
+    if process is not None and (process.last_cycle_finished is None or part.finished >= process.last_cycle_finished):
+        process.last_cycle_finished, process.last_cycle_program_id = part.finished, program_id
     machine.tools_used = [machine.current_tool] if machine.current_tool else []
     await uow.flush()
     if variables:

@@ -83,6 +83,8 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('time_per_cycle', sa.Float(), nullable=True),
     sa.Column('unassigned_tools_used', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('last_cycle_finished', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_cycle_program_id', sa.Integer(), nullable=True),
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['machine_id'], ['machines.id'], name=op.f('fk_processes_machine_id_machines'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_processes'))
