@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import Table
@@ -23,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.errors import DomainError
 from shared.events import Envelope, Payload, UnknownEventType
-from shared.inbox import record_once
+from shared.inbox import purge_inbox, record_once
 from shared.logs import event_id_var
 from shared.metrics import CONSUMER_BATCH, EVENTS_CONSUMED
 from shared.transport.base import InboundMessage, Transport
@@ -55,6 +56,7 @@ class Consumer:
         batch_size: int = 200,
         batch_wait: float = 0.01,
         prefetch: int = 500,
+        inbox_retention: timedelta = timedelta(days=7),
     ) -> None:
         self.service = service
         self.queue = queue
@@ -65,6 +67,8 @@ class Consumer:
         self._batch_size = batch_size
         self._batch_wait = batch_wait
         self._prefetch = prefetch
+        self._inbox_retention = inbox_retention
+        self._purged_at = 0.0  # monotonic time of the last inbox purge
         self._incoming: asyncio.Queue[InboundMessage] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
@@ -95,10 +99,20 @@ class Consumer:
                     break
             try:
                 await self.handle_batch(batch)
+                await self._purge_inbox_hourly()
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let the loop die; the messages stay unacked
                 log.exception("consumer %s: batch handling crashed", self.queue)
+
+    async def _purge_inbox_hourly(self) -> None:
+        """Forget ids older than the retention: redeliveries come within minutes, not days."""
+        if time.monotonic() - self._purged_at < 3600:
+            return
+        self._purged_at = time.monotonic()
+        async with self._uow_factory() as uow:
+            await purge_inbox(uow.session, self._inbox, self._inbox_retention)
+            await uow.commit()
 
     async def handle_batch(self, messages: list[InboundMessage]) -> None:
         parsed = [item for m in messages if (item := await self._parse(m)) is not None]

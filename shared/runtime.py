@@ -71,6 +71,7 @@ class ServiceRuntime:
             uow_factory=self.uow, inbox=spec.inbox, subscriptions=spec.subscriptions,
             batch_size=settings.consumer_batch_size,
             batch_wait=settings.consumer_batch_wait_ms / 1000, prefetch=settings.consumer_prefetch,
+            inbox_retention=timedelta(hours=settings.inbox_retention_hours),
         ) if spec.subscriptions else None
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     relay_interval: float = Field(default=0.5, gt=0, description="Seconds between outbox polls when idle.")
     relay_batch_size: int = Field(default=500, ge=1, description="Outbox rows published per round.")
     outbox_retention_hours: float = Field(default=24, ge=0, description="How long sent outbox rows are kept.")
+    inbox_retention_hours: float = Field(
+        default=168, ge=1, description="How long consumed message ids are kept to drop redeliveries."
+    )
 
     # HTTP.
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")

@@ -197,6 +197,23 @@ class TestOutboxRelay:
         assert tools == [f"T{n}" for n in range(300)]
 
 
+class TestInbox:
+    async def test_record_once_and_purge_of_old_ids(self, db: Db) -> None:
+        from datetime import timedelta
+
+        from shared.db import utcnow
+        from shared.inbox import purge_inbox, record_once
+
+        async with db.sessions() as session, session.begin():
+            assert await record_once(session, inbox, "m-1", "x") is True
+            assert await record_once(session, inbox, "m-1", "x") is False
+            await session.execute(inbox.update().values(received_at=utcnow() - timedelta(days=8)))
+            assert await record_once(session, inbox, "m-2", "x") is True
+            await purge_inbox(session, inbox, timedelta(days=7))
+        async with db.sessions() as session:
+            assert (await session.scalars(select(inbox.c.message_id))).all() == ["m-2"]
+
+
 class TestConsumer:
     async def _run(self, db: Db, messages: list[OutboundMessage], handler, done) -> MemoryTransport:  # type: ignore[no-untyped-def]
         transport = MemoryTransport(delivery_limit=3)
