@@ -9,7 +9,7 @@ ROLE ?= admin
 SIMULATE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint migrate token clean
+.PHONY: help install run test lint migrate token bench clean
 
 help:
 	@echo "make run               install if needed, then run Taktline on http://127.0.0.1:8000 with one simulated machine (SIMULATE=N, ARGS=...)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint              ruff only"
 	@echo "make migrate           apply every service's migrations to the configured databases"
 	@echo "make token ROLE=admin  print a bearer token"
+	@echo "make bench             run every benchmark in bench/, figures to bench/results/"
 	@echo "make clean             remove the virtualenv and caches (keeps data/)"
 
 install: $(STAMP)
@@ -44,6 +45,15 @@ migrate: install
 
 token: install
 	@$(BIN)/taktline token --role $(ROLE) $(ARGS)
+
+# Each bench/*_bench.py prints its figures; they are kept, dated, in bench/results/.
+bench: install
+	@mkdir -p bench/results
+	@for script in bench/*_bench.py; do \
+	  name=$$(basename $$script .py); \
+	  echo "== $$name"; \
+	  { date -u +"%Y-%m-%dT%H:%M:%SZ"; $(BIN)/python $$script; } | tee bench/results/$$name.txt || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
