@@ -14,7 +14,6 @@ from shared.outbox import make_outbox_table
 
 # The range of an INTEGER column (PostgreSQL int4): ids and numbers from clients outside it are
 # invalid input, and must not reach the driver (which would fail with a server error).
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class Base(DeclarativeBase):

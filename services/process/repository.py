@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.process.models import (
-    INT32_MAX,
-    INT32_MIN,
     Machine,
     Part,
     Process,
@@ -21,41 +19,31 @@ from services.process.models import (
     Tool,
     ToolAssembly,
 )
-from shared.errors import NotFound
-
-T = TypeVar("T")
-
-
-async def _get_or_404(session: AsyncSession, model: type[T], id: int, what: str) -> T:
-    # An id no INTEGER column can hold exists nowhere (and must not reach the driver).
-    found = await session.get(model, id) if INT32_MIN <= id <= INT32_MAX else None
-    if found is None:
-        raise NotFound(what, id)
-    return found
+from shared.repository import get_or_404
 
 
 async def get_machine_or_404(session: AsyncSession, id: int) -> Machine:
-    return await _get_or_404(session, Machine, id, "machine")
+    return await get_or_404(session, Machine, id, "machine")
 
 
 async def get_process_or_404(session: AsyncSession, id: int) -> Process:
-    return await _get_or_404(session, Process, id, "process")
+    return await get_or_404(session, Process, id, "process")
 
 
 async def get_program_or_404(session: AsyncSession, id: int) -> Program:
-    return await _get_or_404(session, Program, id, "program")
+    return await get_or_404(session, Program, id, "program")
 
 
 async def get_assembly_or_404(session: AsyncSession, id: int) -> ToolAssembly:
-    return await _get_or_404(session, ToolAssembly, id, "tool assembly")
+    return await get_or_404(session, ToolAssembly, id, "tool assembly")
 
 
 async def get_tool_or_404(session: AsyncSession, id: int) -> Tool:
-    return await _get_or_404(session, Tool, id, "tool")
+    return await get_or_404(session, Tool, id, "tool")
 
 
 async def get_part_or_404(session: AsyncSession, id: int) -> Part:
-    return await _get_or_404(session, Part, id, "part")
+    return await get_or_404(session, Part, id, "part")
 
 
 async def get_machine_for_update(session: AsyncSession, id: int) -> Machine | None:

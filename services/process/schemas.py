@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Annotated, Any, ClassVar, Literal
-from zoneinfo import available_timezones
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.process.models import INT32_MAX, INT32_MIN
+from shared.schemas import INT32_MAX, Int32, Patch, Writable, iana_zones
 
 Comparison = Literal["EQ", "NE", "LT", "LE", "GT", "GE"]
-
-
-@cache
-def iana_zones() -> frozenset[str]:
-    """IANA zone names (the tz database also ships aliases like "localtime" that are not)."""
-    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})
-# Integers a client sends that reach an INTEGER column or a lookup by id (400 outside its range).
-Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 
 
 class CvMapEntry(BaseModel):
@@ -26,35 +16,6 @@ class CvMapEntry(BaseModel):
     number: int = Field(ge=0)
     notifyComparison: Comparison | None = None
     notifyValue: float | str | None = None
-
-
-class Writable(BaseModel):
-    """Request bodies: unknown fields are an error; read-only fields sent back are ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-    read_only: ClassVar[frozenset[str]] = frozenset({"id"})
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_read_only(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            _reject_nul(data, "")
-            return {k: v for k, v in data.items() if k not in cls.read_only}
-        return data
-
-
-def _reject_nul(value: Any, where: str) -> None:
-    """PostgreSQL text cannot hold NUL characters: reject them, naming the field."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where or 'body'}: text must not contain NUL characters")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul(key, where or str(key))
-            _reject_nul(item, where or str(key))
-    elif isinstance(value, list):
-        for item in value:
-            _reject_nul(item, where)
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -87,8 +48,9 @@ class ProcessCreate(ProcessFields):
     name: str = Field(min_length=1, max_length=200)
 
 
-class ProcessUpdate(Writable):
+class ProcessUpdate(Patch):
     read_only = PROCESS_READ_ONLY
+    nullable = frozenset({"machine_id", "display_variable", "part_count_cv", "time_per_cycle"})
     machine_id: Int32 | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
@@ -103,14 +65,6 @@ class ProcessUpdate(Writable):
     teardown_instructions: str | None = None
     tags: list[str] | None = None
     time_per_cycle: float | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _not_null(self) -> ProcessUpdate:
-        nullable = {"machine_id", "display_variable", "part_count_cv", "time_per_cycle"}
-        for name in self.model_fields_set - nullable:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class LastCycle(BaseModel):
@@ -184,19 +138,12 @@ class MachineCreate(Writable):
     archived: bool = False
 
 
-class MachineUpdate(Writable):
+class MachineUpdate(Patch):
     read_only = MACHINE_READ_ONLY
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     location: str | None = Field(default=None, max_length=200)
     archived: bool | None = None
-
-    @model_validator(mode="after")
-    def _not_null(self) -> MachineUpdate:
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class MachineRead(BaseModel):
@@ -345,7 +292,7 @@ class SettingsRead(BaseModel):
     time_zone: str
 
 
-class SettingsUpdate(Writable):
+class SettingsUpdate(Patch):
     check_unused_tools_parts: int | None = Field(default=None, ge=0, le=10_000)
     part_report_limit: int | None = Field(default=None, ge=0)
     time_zone: str | None = None
@@ -356,13 +303,6 @@ class SettingsUpdate(Writable):
         if value is not None and value not in iana_zones():
             raise ValueError(f"unknown IANA time zone {value!r}")
         return value
-
-    @model_validator(mode="after")
-    def _not_null(self) -> SettingsUpdate:
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 ProcessRead.model_rebuild()

@@ -57,7 +57,15 @@ class Harness:
         return response.json() if response.content else None
 
     async def flush_outbox(self) -> None:
-        await self.runtime.relay.publish_pending()
+        """Until the outbox is empty: the background relay may hold a claim (and the lock) right now."""
+        import asyncio
+
+        async with asyncio.timeout(10):
+            while True:
+                await self.runtime.relay.publish_pending()
+                if not await self.runtime.relay.pending():
+                    return
+                await asyncio.sleep(0.01)
 
     async def events(self, type: str | None = None) -> list[Envelope]:
         await self.flush_outbox()
