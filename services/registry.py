@@ -14,6 +14,8 @@ from shared.settings import SERVICES
 
 SPECS: dict[str, str] = {
     "process": "services.process.app",
+    "maintenance": "services.maintenance.app",
+    "collector": "services.collector.app",
 }
 
 

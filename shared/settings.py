@@ -88,6 +88,21 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Python log level.")
     log_format: Literal["json", "text"] = Field(default="json", description="Log line format.")
 
+    # Collector.
+    collector_timeout: float = Field(
+        default=10, gt=0, description="Seconds any collector socket connect, read or HTTP request may take.")
+    collector_heartbeat: float = Field(
+        default=10, gt=0, description="Seconds between SHDR `* PING`s; twice this without data is a silent adapter.")
+    collector_poll_interval: float = Field(
+        default=1, gt=0, description="Seconds between agent /sample requests once caught up.")
+    collector_sample_count: int = Field(default=1000, ge=1, description="Observations asked per agent /sample.")
+    collector_max_document_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest agent document read (bytes).")
+    collector_backoff_max: float = Field(
+        default=30, gt=0, description="Longest wait (s) between reconnects to a source or publish retries.")
+    collector_supervise_interval: float = Field(
+        default=5, gt=0, description="Seconds between checks of the sources table (new, changed, removed).")
+
     # Embedded extras.
     simulate: int = Field(default=0, ge=0, description="Simulated machines started by `taktline run`.")
 

@@ -1,0 +1,37 @@
+"""Dependencies of the collector routes: the unit of work per request and a read session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.collector.models import INT32_MAX, INT32_MIN
+from shared.runtime import ServiceRuntime
+from shared.uow import UnitOfWork
+
+SERVICE = "collector"
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtimes[SERVICE]
+
+
+async def _uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    # Committed before the response is sent: a client never sees success for a change that did not commit.
+    async with _runtime(request).uow() as uow:
+        yield uow
+        await uow.commit()
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with _runtime(request).sessions() as session:
+        yield session
+
+
+UowDep = Annotated[UnitOfWork, Depends(_uow, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+IdFilter = Annotated[int | None, Query(ge=INT32_MIN, le=INT32_MAX)]
+UnixTime = Annotated[float | None, Query(ge=0, le=253_402_300_799, allow_inf_nan=False)]

@@ -1,0 +1,1 @@
+"""Pure rules of the collector: protocol parsing and telemetry derivation (time passed in)."""

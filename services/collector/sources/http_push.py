@@ -1,0 +1,61 @@
+"""HTTP push: an edge adapter POSTs a JSON batch of observations for its machine.
+
+Each item is validated on its own: the valid ones are applied, the others come back with
+their index and the reason. Events go through the unit of work's outbox (published with
+confirms after commit); their ids derive from the machine and the item's id (or time and
+key), so a batch resent after a lost response is dropped by consumers' inboxes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.collector import repository
+from services.collector.domain.mapping import Mapping
+from services.collector.domain.observations import Condition, Observation
+from services.collector.schemas import PushItem, PushRejected, PushResult
+from services.collector.usecases.telemetry import ingest
+from shared.db import utcnow
+from shared.uow import UnitOfWork
+
+
+def _observation(item: PushItem, index: int) -> Observation:
+    position = item.id or f"{item.timestamp!r}:{item.key}"
+    if item.condition is not None:
+        c = item.condition
+        return Observation(item.timestamp, item.key, condition=Condition(c.level, c.native_code, c.severity,
+                                                                          c.qualifier, c.message), position=position)
+    value = None if item.value is None else str(item.value)
+    if value is not None and value.upper() == "UNAVAILABLE":
+        value = None
+    return Observation(item.timestamp, item.key, value, position=position)
+
+
+async def push(uow: UnitOfWork, machine_id: int, items: list[Any]) -> PushResult:
+    observations: list[Observation] = []
+    rejected: list[PushRejected] = []
+    for index, raw in enumerate(items):
+        try:
+            observations.append(_observation(PushItem.model_validate(raw), index))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "item"
+            rejected.append(PushRejected(index=index, detail=f"{where}: {error['msg']}"))
+    # Apply in time order, as a machine reports them.
+    observations.sort(key=lambda o: o.timestamp)
+    sources = await repository.list_sources(uow.session, machine_id, "http")
+    source = sources[0] if sources else None
+    mapping = Mapping().merged(source.mapping if source else None)
+    envelopes = await ingest(uow.session, machine_id=machine_id, source_id=source.id if source else None,
+                             stream=f"push:{machine_id}", mapping=mapping, observations=observations)
+    # A resent batch derives the same events with the same ids: queue each id once.
+    queued = await repository.queued_event_ids(uow.session, [str(e.id) for e in envelopes])
+    envelopes = [e for e in envelopes if str(e.id) not in queued]
+    for envelope in envelopes:
+        uow.emit(envelope.payload(), id=envelope.id, occurred_at=envelope.occurred_at)
+    if source is not None and observations:
+        source.connected = True
+        source.last_data_at = utcnow()
+    return PushResult(accepted=len(observations), rejected=rejected, events=len(envelopes))

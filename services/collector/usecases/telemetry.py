@@ -1,0 +1,87 @@
+"""Observations in, telemetry events out: derive against the stored machine state, store alarms.
+
+`ingest` runs inside a caller's transaction and returns the envelopes; the caller decides how
+they leave: a live source publishes them with confirms before it commits its new position
+(usecases/publishing.py), the HTTP push adds them to the outbox of its unit of work.
+Event ids are uuid5(source, position), so re-reading the same data yields the same ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.collector import repository
+from services.collector.domain.derive import ActiveAlarm, ClearAlarm, MachineView, RaiseAlarm, derive
+from services.collector.domain.mapping import Mapping
+from services.collector.domain.observations import Observation
+from services.collector.models import Alarm, MachineState
+from shared.db import from_unix
+from shared.events import AlarmCleared, AlarmRaised, Envelope, Payload
+
+PRODUCER = "collector"
+NAMESPACE = uuid.UUID("0b6f5a43-5c1e-4f57-8d3e-2f1c6f1d7a90")
+
+
+def event_id(stream: str, position: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"{stream}@{position}")
+
+
+async def _view(session: AsyncSession, machine_id: int) -> tuple[MachineState, MachineView]:
+    state = await repository.get_state(session, machine_id)
+    if state is None:
+        state = MachineState(machine_id=machine_id, variables={})
+        session.add(state)
+    alarms = {a.key: ActiveAlarm(a.item, a.native_code or "", a.level, a.message)
+              for a in await repository.active_alarms(session, machine_id)}
+    view = MachineView(part_count=state.part_count, program=state.program, execution=state.execution,
+                       tool=state.tool, variables=dict(state.variables or {}), alarms=alarms,
+                       last_seen=state.last_seen.timestamp() if state.last_seen else None)
+    return state, view
+
+
+async def ingest(session: AsyncSession, *, machine_id: int, source_id: int | None, stream: str, mapping: Mapping,
+                 observations: list[Observation]) -> list[Envelope]:
+    """Derive, store alarms and the new state; the envelopes to send, in order."""
+    if not observations:
+        return []
+    state, view = await _view(session, machine_id)
+    outputs = derive(view, mapping, machine_id, observations)
+    envelopes: list[Envelope] = []
+    for output in outputs:
+        payload: Payload
+        item = output.item
+        if isinstance(item, RaiseAlarm):
+            alarm = Alarm(machine_id=machine_id, source_id=source_id, key=item.key, item=item.item, level=item.level,
+                          native_code=item.native_code or None, severity=item.severity or None,
+                          message=item.message, raised_at=from_unix(item.timestamp))
+            session.add(alarm)
+            await session.flush()  # the integer id travels in the event
+            payload = AlarmRaised(machine_id=machine_id, timestamp=item.timestamp, alarm_id=alarm.id,
+                                  level=item.level, native_code=item.native_code or None,  # type: ignore[arg-type]
+                                  severity=item.severity or None, message=item.message)
+        elif isinstance(item, ClearAlarm):
+            cleared = [a for a in await repository.active_alarms(session, machine_id) if a.key == item.key]
+            if not cleared:
+                continue
+            for alarm in cleared:
+                alarm.cleared_at = from_unix(item.timestamp)
+            payload = AlarmCleared(machine_id=machine_id, timestamp=item.timestamp, alarm_id=cleared[0].id,
+                                   native_code=item.native_code or None)
+        else:
+            payload = item
+        envelopes.append(Envelope.wrap(payload, PRODUCER, id=event_id(stream, output.position),
+                                       occurred_at=from_unix(payload.timestamp)))  # type: ignore[attr-defined]
+    _store(state, view)
+    return envelopes
+
+
+def _store(state: MachineState, view: MachineView) -> None:
+    state.part_count, state.program, state.execution, state.tool = (view.part_count, view.program, view.execution,
+                                                                     view.tool)
+    variables: dict[str, Any] = dict(view.variables)
+    state.variables = variables
+    if view.last_seen is not None:
+        state.last_seen = from_unix(view.last_seen)

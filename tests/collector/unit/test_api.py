@@ -1,0 +1,101 @@
+"""Collector HTTP API: sources CRUD, roles, machine state, alarms, interlock, HTTP push."""
+
+from __future__ import annotations
+
+from services.collector.usecases import machines
+from shared.events import InterlockChanged
+from tests.process.conftest import Harness
+
+T0 = 1_717_416_000.0  # 2024-06-03 12:00 UTC
+
+
+async def test_sources_crud_and_roles(collector: Harness) -> None:
+    body = {"machine_id": 3, "kind": "shdr", "address": "127.0.0.1:7878", "mapping": {"part_count": ["Parts"]},
+            "enabled": False}
+    created = await collector.ok("PUT", "/api/collector/sources/", 201, json=body)
+    assert created["machine_id"] == 3 and created["mapping"] == {"part_count": ["Parts"]}
+    assert created["status"] == {"connected": False, "last_data": None, "last_error": None, "last_error_at": None}
+    sid = created["id"]
+    assert (await collector.ok("GET", f"/api/collector/sources/{sid}", role="auditor"))["address"] == "127.0.0.1:7878"
+    listing = await collector.ok("GET", "/api/collector/sources/", role="shop")
+    assert list(listing) == [str(sid)]
+    assert await collector.ok("GET", "/api/collector/sources/?machine_id=4") == {}
+    patched = await collector.ok("PATCH", f"/api/collector/sources/{sid}", json={"device": "Mazak", "enabled": False})
+    assert patched["device"] == "Mazak"
+    assert (await collector.call("PATCH", f"/api/collector/sources/{sid}", role="shop", json={})).status_code == 403
+    assert (await collector.call("PUT", "/api/collector/sources/", role="machine", json=body)).status_code == 403
+    assert (await collector.call("DELETE", f"/api/collector/sources/{sid}")).status_code == 204
+    assert (await collector.call("GET", f"/api/collector/sources/{sid}")).status_code == 404
+
+
+async def test_source_validation(collector: Harness) -> None:
+    bad = [{"machine_id": 1, "kind": "mtconnect", "address": "ftp://agent"},
+           {"machine_id": 1, "kind": "shdr", "address": "no-port"},
+           {"machine_id": 1, "kind": "opcua"},
+           {"machine_id": 2**40, "kind": "http"},
+           {"machine_id": 1, "kind": "http", "mapping": {"part_count": "not a list"}},
+           {"machine_id": 1, "kind": "http", "unknown": 1}]
+    for body in bad:
+        response = await collector.call("PUT", "/api/collector/sources/", json=body)
+        assert response.status_code == 400, (body, response.text)
+    sid = (await collector.ok("PUT", "/api/collector/sources/", 201, json={"machine_id": 1, "kind": "http"}))["id"]
+    response = await collector.call("PATCH", f"/api/collector/sources/{sid}", json={"kind": "shdr"})
+    assert response.status_code == 400 and "address" in response.json()["detail"]
+
+
+async def test_http_push_state_alarms(collector: Harness) -> None:
+    await collector.ok("PUT", "/api/collector/sources/", 201,
+                       json={"machine_id": 5, "kind": "http", "mapping": {"variables": {"macro_500": "500"}}})
+    batch = [
+        {"id": "a1", "timestamp": T0, "key": "program", "value": "O1000.nc"},
+        {"id": "a2", "timestamp": T0, "key": "PartCountAct", "value": 10},
+        {"id": "a3", "timestamp": T0 + 60, "key": "PartCountAct", "value": 12},
+        {"id": "a4", "timestamp": T0 + 61, "key": "system", "condition": {"level": "FAULT", "native_code": "1010",
+                                                                          "message": "SPINDLE OVERLOAD"}},
+        {"timestamp": "yesterday", "key": "x"},
+        {"id": "a5", "timestamp": T0 + 62, "key": "macro_500", "value": "2.5"},
+        {"id": "a6", "timestamp": T0 + 63, "key": "execution", "value": "INTERRUPTED"},
+        {"timestamp": T0, "key": "system", "condition": {"level": "BROKEN"}},
+    ]
+    result = await collector.ok("POST", "/api/collector/machines/5/events", role="machine", json=batch)
+    assert result["accepted"] == 6 and result["events"] == 5
+    assert [r["index"] for r in result["rejected"]] == [4, 7] and "timestamp" in result["rejected"][0]["detail"]
+    events = await collector.events()
+    assert [e.type for e in events] == ["telemetry.program_loaded", "telemetry.part_completed",
+                                        "telemetry.alarm_raised", "telemetry.variables_changed",
+                                        "telemetry.execution_changed"]
+    assert events[1].data["increment"] == 2 and events[1].data["program"] == "O1000.nc"
+    state = await collector.ok("GET", "/api/collector/machines/5/state", role="auditor")
+    assert (state["program"], state["part_count"], state["execution"]) == ("O1000.nc", 12, "INTERRUPTED")
+    assert state["variables"] == {"500": 2.5} and state["last_seen"] == T0 + 63
+    [alarm] = state["active_alarms"]
+    assert events[2].data["alarm_id"] == alarm["id"] and alarm["message"] == "SPINDLE OVERLOAD"
+
+    # The same batch again (a lost response): no new events, no new alarm.
+    await collector.ok("POST", "/api/collector/machines/5/events", role="machine", json=batch)
+    assert len(await collector.events()) == 5
+    clear = [{"id": "b1", "timestamp": T0 + 120, "key": "system", "condition": {"level": "NORMAL"}}]
+    await collector.ok("POST", "/api/collector/machines/5/events", role="machine", json=clear)
+    cleared = (await collector.events())[-1]
+    assert cleared.type == "telemetry.alarm_cleared" and cleared.data["alarm_id"] == alarm["id"]
+    alarms = await collector.ok("GET", "/api/collector/alarms/?machine_id=5")
+    assert alarms[str(alarm["id"])]["cleared_at"] == T0 + 120 and not alarms[str(alarm["id"])]["active"]
+    assert await collector.ok("GET", "/api/collector/alarms/?active=true") == {}
+    assert await collector.ok("GET", f"/api/collector/alarms/?end={T0}") == {}
+    assert list(await collector.ok("GET", f"/api/collector/alarms/?start={T0 + 100}")) == [str(alarm["id"])]
+    assert await collector.ok("GET", f"/api/collector/alarms/?start={T0 + 200}") == {}
+    # Pushing needs the machine role (or admin); readers cannot.
+    assert (await collector.call("POST", "/api/collector/machines/5/events", role="shop", json=[])).status_code == 403
+    assert (await collector.call("POST", "/api/collector/machines/5/events", role="machine",
+                                 json={"not": "a list"})).status_code == 400
+
+
+async def test_state_of_unknown_machine_and_interlock(collector: Harness) -> None:
+    assert (await collector.call("GET", "/api/collector/machines/77/state")).status_code == 404
+    interlock = await collector.ok("GET", "/api/collector/machines/77/interlock", role="machine")
+    assert interlock == {"machine_id": 77, "blocked": False, "item_ids": [], "changed_at": None}
+    async with collector.runtime.uow() as uow:
+        await machines.apply_interlock(uow, InterlockChanged(machine_id=77, blocked=True, item_ids=[4, 9]))
+        await uow.commit()
+    interlock = await collector.ok("GET", "/api/collector/machines/77/interlock", role="machine")
+    assert interlock["blocked"] and interlock["item_ids"] == [4, 9]
