@@ -12,9 +12,6 @@ from shared.db import JSONType, UTCDateTime, make_metadata, utcnow
 from shared.inbox import make_inbox_table
 from shared.outbox import make_outbox_table
 
-# The range of an INTEGER column: numbers outside it are a 400, never a driver error.
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-
 
 class Base(DeclarativeBase):
     metadata = make_metadata()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.maintenance.models import (
-    INT32_MAX,
-    INT32_MIN,
     Alert,
     Channel,
     Delivery,
@@ -22,40 +20,32 @@ from services.maintenance.models import (
     KnownProcess,
     ShopSetting,
 )
-from shared.errors import NotFound
-
-T = TypeVar("T")
-
-
-async def _get_or_404(session: AsyncSession, model: type[T], id: int, what: str) -> T:
-    found = await session.get(model, id) if INT32_MIN <= id <= INT32_MAX else None
-    if found is None:
-        raise NotFound(what, id)
-    return found
+from shared.repository import get_or_404
+from shared.schemas import INT32_MAX, INT32_MIN
 
 
 async def get_item_or_404(session: AsyncSession, id: int) -> Item:
-    return await _get_or_404(session, Item, id, "maintenance item")
+    return await get_or_404(session, Item, id, "maintenance item")
 
 
 async def get_entry_or_404(session: AsyncSession, id: int) -> Entry:
-    return await _get_or_404(session, Entry, id, "maintenance entry")
+    return await get_or_404(session, Entry, id, "maintenance entry")
 
 
 async def get_equipment_or_404(session: AsyncSession, id: int) -> Equipment:
-    return await _get_or_404(session, Equipment, id, "equipment")
+    return await get_or_404(session, Equipment, id, "equipment")
 
 
 async def get_inventory_or_404(session: AsyncSession, id: int) -> InventoryItem:
-    return await _get_or_404(session, InventoryItem, id, "inventory item")
+    return await get_or_404(session, InventoryItem, id, "inventory item")
 
 
 async def get_channel_or_404(session: AsyncSession, id: int) -> Channel:
-    return await _get_or_404(session, Channel, id, "notification channel")
+    return await get_or_404(session, Channel, id, "notification channel")
 
 
 async def get_alert_or_404(session: AsyncSession, id: int) -> Alert:
-    return await _get_or_404(session, Alert, id, "alert")
+    return await get_or_404(session, Alert, id, "alert")
 
 
 async def existing_ids(session: AsyncSession, model: type[Any], ids: Iterable[int]) -> set[int]:

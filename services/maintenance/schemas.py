@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from services.maintenance.models import INT32_MAX, INT32_MIN
+from shared.schemas import INT32_MAX, UNIX_MAX, Int32, Writable
 
-Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
-# UNIX seconds a datetime can hold (1970 up to the end of 9999).
-Unix = Annotated[float, Field(ge=0, le=253_402_300_799, allow_inf_nan=False)]
+Unix = Annotated[float, Field(ge=0, le=UNIX_MAX, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Hours = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 Minutes = Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)]
 MEASUREMENT_ONLY = ("unit", "threshold_lower", "threshold_upper", "threshold_notify_id")
-
-
-def _reject_nul(value: Any, where: str) -> None:
-    """PostgreSQL text cannot hold NUL characters: reject them, naming the field."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where or 'body'}: text must not contain NUL characters")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul(key, where or str(key))
-            _reject_nul(item, where or str(key))
-    elif isinstance(value, list):
-        for item in value:
-            _reject_nul(item, where)
-
-
-class Writable(BaseModel):
-    """Request bodies: unknown fields are an error; read-only fields sent back are ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-    read_only: ClassVar[frozenset[str]] = frozenset({"id"})
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_read_only(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            _reject_nul(data, "")
-            return {k: v for k, v in data.items() if k not in cls.read_only}
-        return data
 
 
 # --- items ---------------------------------------------------------------------------------
