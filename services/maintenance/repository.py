@@ -76,6 +76,20 @@ async def list_items(session: AsyncSession, *, item_types: Sequence[str] = (), m
     return (await session.execute(query)).scalars().all()
 
 
+# What scheduling needs of an item: read as plain rows, since the schedule of every item in the
+# shop is one request and ORM objects for ten thousand rows cost more than the schedule itself.
+SCHEDULE_COLUMNS = (
+    Item.id, Item.machine_id, Item.equipment_id, Item.process_id, Item.schedule_mode, Item.timer_interval,
+    Item.warning_interval, Item.cycle_timer, Item.frequency, Item.interval, Item.indices, Item.months,
+    Item.weekdays, Item.time_of_day, Item.initial_entry, Item.created_at, Item.last_done, Item.trigger_alarm_at,
+    Item.run_time_due_at, Item.needed_when_archived, Item.needed_when_not_archived,
+)
+
+
+async def schedule_rows(session: AsyncSession) -> Sequence[Any]:
+    return (await session.execute(select(*SCHEDULE_COLUMNS).order_by(Item.id))).all()
+
+
 async def items_on_machine(session: AsyncSession, machine_id: int, *, mode: int | None = None) -> Sequence[Item]:
     """Items on a machine directly or through its equipment."""
     equipment = select(Equipment.id).where(Equipment.machine_id == machine_id)

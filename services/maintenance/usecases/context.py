@@ -40,7 +40,9 @@ class ScheduleContext:
         return None
 
     def spec(self, item: Item) -> ScheduleSpec:
-        return rules.schedule_spec(item.__dict__, has_machine=self.machine_of(item) is not None)
+        # An ORM item or a plain row of repository.SCHEDULE_COLUMNS.
+        fields = item._mapping if hasattr(item, "_mapping") else item.__dict__
+        return rules.schedule_spec(fields, has_machine=self.machine_of(item) is not None)
 
     def state(self, item: Item) -> ItemState:
         machine_id = self.machine_of(item)

@@ -16,7 +16,7 @@ from shared.db import from_unix
 async def due_dates(session: AsyncSession, start: datetime, end: datetime) -> dict[str, list[float]]:
     ctx = await context.load(session)
     found: dict[str, list[float]] = {}
-    for item in await repository.list_items(session):
+    for item in await repository.schedule_rows(session):
         dates = schedule.due_dates(ctx.spec(item), ctx.state(item), ctx.zone, start, end)
         run_time_due = ctx.run_time_due(item)
         if run_time_due is not None and start <= run_time_due < end and run_time_due not in dates:
