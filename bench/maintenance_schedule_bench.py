@@ -21,13 +21,13 @@ from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.maintenance.app import spec  # noqa: E402
-from services.maintenance.models import Item  # noqa: E402
-from shared.db import make_engine  # noqa: E402
-from shared.runtime import ServiceRuntime, build_app  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from shared.testing.infra import find_database_url  # noqa: E402
-from shared.transport.memory import MemoryTransport  # noqa: E402
+from services.maintenance.app import spec
+from services.maintenance.models import Item
+from shared.db import make_engine
+from shared.runtime import ServiceRuntime, build_app
+from shared.settings import Settings
+from shared.testing.infra import find_database_url
+from shared.transport.memory import MemoryTransport
 
 ITEMS = 10_000
 START = datetime(2026, 2, 1, tzinfo=UTC)

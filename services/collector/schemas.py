@@ -21,6 +21,13 @@ def check_address(kind: str, address: str | None) -> str | None:
         parts = urlsplit(address or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "an MTConnect source needs the agent's http(s) URL"
+    elif kind == "simulator":
+        from services.collector.sources.simulated import parse_parameters
+
+        try:
+            parse_parameters(address)
+        except ValueError as exc:
+            return f"simulator parameters: {exc}"
     elif kind == "shdr":
         host, _, port = (address or "").rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:

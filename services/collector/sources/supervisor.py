@@ -10,13 +10,13 @@ from collections.abc import Awaitable, Callable
 
 from services.collector import repository
 from services.collector.domain.mapping import Mapping
-from services.collector.sources import mtconnect, shdr
+from services.collector.sources import mtconnect, shdr, simulated
 from services.collector.sources.base import Backoff, SourceConfig, raise_if_cancelled
 from services.collector.usecases.publishing import SourceGone, set_status
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger("taktline.collector.supervisor")
-LIVE_KINDS = ("mtconnect", "shdr")
+LIVE_KINDS = ("mtconnect", "shdr", "simulator")
 
 
 async def run_source(runtime: ServiceRuntime, config: SourceConfig) -> None:
@@ -27,6 +27,9 @@ async def run_source(runtime: ServiceRuntime, config: SourceConfig) -> None:
 
         def runner() -> Awaitable[None]:
             return shdr.run(runtime, config, mapping)
+    elif config.kind == "simulator":
+        def runner() -> Awaitable[None]:
+            return simulated.run(runtime, config)
     else:
         def runner() -> Awaitable[None]:
             return mtconnect.run(runtime, config)

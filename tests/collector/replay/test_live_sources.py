@@ -167,3 +167,22 @@ async def _state_seen(harness: Harness, machine_id: int, prefix: str) -> bool:
 async def _position(harness: Harness, source_id: int, prefix: str) -> bool:
     source = await harness.ok("GET", f"/api/collector/sources/{source_id}")
     return bool(source["position"] and source["position"].startswith(prefix))
+
+
+async def test_simulator_source_publishes_parts_through_the_derivation(collector: Harness) -> None:
+    bad = await collector.call("PUT", "/api/collector/sources/", json={"machine_id": 7, "kind": "simulator",
+                                                                        "address": "speed=fast"})
+    assert bad.status_code == 400 and "simulator parameters" in bad.json()["detail"]
+    # Seed 1 at a 0.05 s cycle: 25 parts, then an alarm (the simulator's own rules).
+    await add_source(collector, machine_id=7, kind="simulator", address="seed=1;cycle=0.05;programs=O7.nc")
+    await wait_for(lambda: _async(published(collector, "telemetry.alarm_raised", 7)))
+    parts = published(collector, "telemetry.part_completed", 7)
+    assert [p.data["part_count"] for p in parts] == list(range(1, 26))
+    assert all(p.data["increment"] == 1 and p.data["program"] == "O7.nc" for p in parts)
+    assert [e.data["program"] for e in published(collector, "telemetry.program_loaded", 7)] == ["O7.nc"]
+    [raised] = published(collector, "telemetry.alarm_raised", 7)
+    alarms = await collector.ok("GET", "/api/collector/alarms/?machine_id=7&active=true")
+    assert list(alarms) == [str(raised.data["alarm_id"])] and raised.data["message"] == alarms[str(
+        raised.data["alarm_id"])]["message"]
+    state = await collector.ok("GET", "/api/collector/machines/7/state")
+    assert state["part_count"] == 25 and state["execution"] == "INTERRUPTED"
