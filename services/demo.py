@@ -1,21 +1,20 @@
 """`taktline run --simulate N`: demo machines in the process service, fed by the simulator.
 
 On first start it creates N machines, each with a process, two programs and four tool
-assemblies (skipped when they exist), then publishes the simulator's telemetry through the
-transport like the collector does, so parts, cycle times and tool use show up in the API.
+assemblies, and a collector `simulator` source for each (skipped when they exist); the
+collector then reads them like real machines, so parts, cycle times, tool use and alarms
+show up in the API.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from services.collector.sources.simulator import SimulatedMachine, Simulator
+from services.collector.schemas import SourceCreate
+from services.collector.sources.simulator import SimulatedMachine
+from services.collector.usecases import sources
 from services.process import repository
 from services.process.schemas import (
     ChangeoverRequest,
@@ -27,13 +26,10 @@ from services.process.schemas import (
 )
 from services.process.usecases import changeovers, machines, processes, programs, tools
 from shared.db import utcnow
-from shared.events import Envelope
 from shared.runtime import ServiceRuntime
-from shared.transport.base import OutboundMessage, PublishError, Transport
 
 log = logging.getLogger("taktline.demo")
 CYCLE_SECONDS = 20.0
-NAMESPACE = uuid.UUID("6f1d2c8e-0d3a-4b53-9a57-2b7f3f8e9c11")
 
 
 async def seed_machines(runtime: ServiceRuntime, count: int) -> list[SimulatedMachine]:
@@ -64,34 +60,24 @@ async def seed_machines(runtime: ServiceRuntime, count: int) -> list[SimulatedMa
     return simulated
 
 
-async def run_simulator(simulator: Simulator, transport: Transport, run_id: str) -> None:
-    while True:
-        emitted = simulator.advance(time.time())
-        messages = [
-            OutboundMessage.from_envelope(Envelope.wrap(
-                e.payload, "collector", id=uuid.uuid5(NAMESPACE, f"{run_id}:{e.machine_id}:{e.sequence}")))
-            for e in emitted
-        ]
-        while messages:
-            try:
-                await transport.publish(messages)
-                break
-            except PublishError as exc:  # the broker is away: keep the events, try again
-                log.warning("simulator publish failed: %s", exc)
-                await asyncio.sleep(2)
-        await asyncio.sleep(1)
+async def seed_sources(collector: ServiceRuntime, machines: list[SimulatedMachine], seed: int) -> None:
+    """One collector `simulator` source per demo machine, so its telemetry takes the same path
+    (derivation, alarm ids, confirmed publishing) as a real machine's."""
+    async with collector.uow() as uow:
+        existing = await sources.list_sources(uow.session, None, "simulator")
+        covered = {s.machine_id for s in existing.values()}
+        for n, machine in enumerate(machines, start=1):
+            if machine.machine_id not in covered:
+                address = f"seed={seed + n};cycle={machine.cycle_seconds};programs={','.join(machine.programs)}"
+                await sources.create_source(uow, SourceCreate(machine_id=machine.machine_id, kind="simulator",
+                                                              address=address))
+        await uow.commit()
 
 
 @asynccontextmanager
-async def simulation(runtime: ServiceRuntime, transport: Transport, count: int, seed: int = 1) -> AsyncIterator[None]:
-    machines_ = await seed_machines(runtime, count)
-    start = time.time()
-    simulator = Simulator(machines_, seed=seed, start=start)
-    task = asyncio.create_task(run_simulator(simulator, transport, f"{seed}:{int(start)}"), name="simulator")
-    log.info("simulating %d machine(s): %s", count, ", ".join(str(m.machine_id) for m in machines_))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def simulation(process: ServiceRuntime, collector: ServiceRuntime, count: int,
+                     seed: int = 1) -> AsyncIterator[None]:
+    simulated = await seed_machines(process, count)
+    await seed_sources(collector, simulated, seed)
+    log.info("simulating %d machine(s): %s", count, ", ".join(str(m.machine_id) for m in simulated))
+    yield

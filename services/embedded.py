@@ -24,9 +24,9 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     if settings.simulate:
         from services import demo
 
-        process = next(r for r in runtimes if r.name == "process")
+        by_name = {r.name: r for r in runtimes}
 
         def extra(_: FastAPI) -> contextlib.AbstractAsyncContextManager[None]:
-            return demo.simulation(process, transport, settings.simulate)
+            return demo.simulation(by_name["process"], by_name["collector"], settings.simulate)
 
     return build_app(runtimes, settings, transport, migrate=migrate, extra_lifespan=extra)

@@ -51,5 +51,5 @@ async def import_items(_: Editor, uow: UowDep, request: Request, machine: IdFilt
         raise NotFound("machine", machine)
     body = await _read_body(request)
     zone = await context.shop_zone(uow.session)
-    rows = await run_in_threadpool(importer.parse_workbook, body, zone, machine)
-    return await importer.import_items(uow, rows)
+    parsed = await run_in_threadpool(importer.parse_workbook, body, zone, machine)
+    return await importer.import_items(uow, parsed)

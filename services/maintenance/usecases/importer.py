@@ -26,6 +26,7 @@ import openpyxl
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 from openpyxl.worksheet.datavalidation import DataValidation
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,9 +144,9 @@ def build_template() -> bytes:
                                         error=f"Choose one of: {', '.join(column.choices)}")
             validation.add(f"{letter}2:{letter}{last_row}")
             ws.add_data_validation(validation)
-        if column.kind in ("time", "text", "ids", "inventory", "alarms"):
-            for row in range(2, 3):  # text format hint on the first data row only (keeps the file small)
-                ws.cell(row=row, column=index).number_format = "@"
+        if column.kind in ("time", "ids", "inventory", "alarms"):
+            # Text format on the first data row, so Excel keeps "1, 14" or "07:30" as typed.
+            ws.cell(row=2, column=index).number_format = "@"
     ws.freeze_panes = "A2"
 
     info = wb.create_sheet(INSTRUCTIONS)
@@ -346,8 +347,17 @@ def _field_of_model_error(error: dict[str, Any]) -> tuple[str | None, str]:
     return None, text
 
 
-def parse_workbook(body: bytes, zone: ZoneInfo, machine: int | None = None) -> list[ParsedRow]:
-    """Every data row as a validated ItemCreate, or WorkbookInvalid listing every error."""
+@dataclass(frozen=True)
+class Parsed:
+    rows: list[ParsedRow]  # the valid rows
+    errors: list[dict[str, Any]]  # {row, column, cell, message} of the others
+
+
+def parse_workbook(body: bytes, zone: ZoneInfo, machine: int | None = None) -> Parsed:
+    """Every data row validated: the valid ones as ItemCreates and an error per bad cell.
+
+    Raises WorkbookInvalid for what is not a workbook this importer reads (garbage, a zip
+    bomb, too many rows or columns, a wrong header)."""
     if not openpyxl.DEFUSEDXML:  # pragma: no cover - defusedxml is a dependency
         raise RuntimeError("refusing to parse uploaded workbooks without defusedxml")
     check_archive(body)
@@ -365,7 +375,7 @@ def parse_workbook(body: bytes, zone: ZoneInfo, machine: int | None = None) -> l
         wb.close()
 
 
-def _parse_sheet(wb: Any, zone: ZoneInfo, machine: int | None) -> list[ParsedRow]:
+def _parse_sheet(wb: Any, zone: ZoneInfo, machine: int | None) -> Parsed:
     ws = wb[SHEET] if SHEET in wb.sheetnames else wb.worksheets[0]
     # The sheet's declared dimension (when present) rejects a huge sheet before any row is read;
     # the row loop below enforces the same limits when the dimension is missing or lies.
@@ -413,46 +423,57 @@ def _parse_sheet(wb: Any, zone: ZoneInfo, machine: int | None) -> list[ParsedRow
         row = _parse_row(row_number, values, columns, index_of, zone, machine, errors)
         if row is not None:
             parsed.append(row)
-    if errors:
-        raise WorkbookInvalid(_summary(errors), errors)
-    if not parsed:
+    if not parsed and not errors:
         raise WorkbookInvalid("the sheet has no items below the header row")
-    return parsed
+    return Parsed(parsed, errors)
 
 
 def _parse_row(row_number: int, values: tuple[Any, ...], columns: dict[int, Column], index_of: dict[str, int],
                zone: ZoneInfo, machine: int | None, errors: list[dict[str, Any]]) -> ParsedRow | None:
     data: dict[str, Any] = {}
-    failed = False
+    failed: set[str | None] = set()  # fields already reported: their value is left out below
     for index, value in enumerate(values, start=1):
         if _blank(value):
             continue
         column = columns.get(index)
         if column is None:
             errors.append(_error(row_number, index, None, "a value in a column without a header"))
-            failed = True
+            failed.add(None)
             continue
         try:
             data[column.field] = _convert(column, value, zone)
         except _CellError as exc:
             errors.append(_error(row_number, index, column.field, str(exc)))
-            failed = True
+            failed.add(column.field)
     if machine is not None:
         given = data.get("machine_id")
         if given is not None and given != machine:
             errors.append(_error(row_number, index_of.get("machine_id"), "machine_id",
                                  f"differs from the machine of the upload ({machine}); leave it empty"))
-            failed = True
+            failed.add("machine_id")
         data["machine_id"] = machine
-    if failed:
+    item: ItemCreate | None = None
+    # Validated like PUT /api/maintenance/items/ (the same schema), every error kept. Cross-field
+    # checks only run once every field is valid, so a second pass without the bad fields finds them.
+    for _ in range(2):
+        try:
+            item = ItemCreate.model_validate({k: v for k, v in data.items() if k not in failed})
+            break
+        except ValidationError as exc:
+            for error in exc.errors():
+                field, message = _field_of_model_error(dict(error))
+                if field is None or field not in failed:
+                    errors.append(_error(row_number, index_of.get(field) if field else None, field, message))
+                    failed.add(field)
+    if item is None:
         return None
-    try:
-        return ParsedRow(row_number, ItemCreate.model_validate(data), index_of)
-    except ValidationError as exc:
-        for error in exc.errors():
-            field, message = _field_of_model_error(dict(error))
-            errors.append(_error(row_number, index_of.get(field) if field else None, field, message))
-        return None
+    return None if failed else ParsedRow(row_number, item, index_of)
+
+
+def _position(error: dict[str, Any]) -> tuple[int, int]:
+    """Sort key: row, then column (AB after Z)."""
+    cell = error["cell"]
+    return error["row"] or 0, column_index_from_string(coordinate_from_string(cell)[0]) if cell else 0
 
 
 def _summary(errors: list[dict[str, Any]]) -> str:
@@ -489,17 +510,20 @@ async def reference_errors(session: AsyncSession, rows: list[ParsedRow]) -> list
         if missing:
             errors.append(_error(r.row, r.columns.get("inventory_items"), "inventory_items",
                                  f"no inventory item {', '.join(map(str, missing))}"))
-    errors.sort(key=lambda e: (e["row"], e["cell"] or ""))
+    errors.sort(key=_position)
     return errors
 
 
-async def import_items(uow: UnitOfWork, rows: list[ParsedRow]) -> dict[str, ItemRead]:
-    """Create every row through the item use case, in the caller's unit of work (all or none)."""
-    errors = await reference_errors(uow.session, rows)
+async def import_items(uow: UnitOfWork, parsed: Parsed) -> dict[str, ItemRead]:
+    """Create every row through the item use case, in the caller's unit of work (all or none).
+
+    Any error (a bad cell, or an unknown reference in an otherwise valid row) fails the whole
+    upload with every error listed."""
+    errors = sorted(parsed.errors + await reference_errors(uow.session, parsed.rows), key=_position)
     if errors:
         raise WorkbookInvalid(_summary(errors), errors)
     created: dict[str, ItemRead] = {}
-    for row in rows:
+    for row in parsed.rows:
         item = await items.create_item(uow, row.data)
         created[str(item.id)] = item
     return created

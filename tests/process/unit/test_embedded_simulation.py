@@ -1,4 +1,5 @@
-"""`taktline run --simulate`: demo machines are created once and their simulated parts get recorded."""
+"""`taktline run --simulate`: demo machines and their collector simulator sources are created once,
+and their simulated parts get recorded."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ async def test_simulated_machine_produces_parts_in_the_embedded_app(tmp_path: Pa
                 await wait_for(parts)
                 machines = (await client.get("/api/machines/")).json()
                 processes = (await client.get("/api/processes/")).json()
+                sources = (await client.get("/api/collector/sources/")).json()
     assert [m["name"] for m in machines.values()] == ["Simulated VMC-1"]
+    # The telemetry came through the collector, from one simulator source for the machine.
+    assert [(s["kind"], s["machine_id"]) for s in sources.values()] == [("simulator", int(next(iter(machines))))]
     assert len(processes) == 1
     process = next(iter(processes.values()))
     assert process["active"] is True and process["loaded"] is True and process["last_cycle"] is not None
