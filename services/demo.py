@@ -8,6 +8,8 @@ show up in the API.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +17,8 @@ from contextlib import asynccontextmanager
 from services.collector.schemas import SourceCreate
 from services.collector.sources.simulator import SimulatedMachine
 from services.collector.usecases import sources
+from services.maintenance.schemas import ItemCreate
+from services.maintenance.usecases import items
 from services.process import repository
 from services.process.schemas import (
     ChangeoverRequest,
@@ -26,6 +30,7 @@ from services.process.schemas import (
 )
 from services.process.usecases import changeovers, machines, processes, programs, tools
 from shared.db import utcnow
+from shared.errors import InvalidInput
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger("taktline.demo")
@@ -74,10 +79,48 @@ async def seed_sources(collector: ServiceRuntime, machines: list[SimulatedMachin
         await uow.commit()
 
 
+def demo_items(machine_id: int) -> list[ItemCreate]:
+    """One item per schedule kind: run time, an alarm trigger, and a daily calendar round."""
+    return [
+        ItemCreate(item_type="task", name="Lubricate ways", machine_id=machine_id, schedule_mode=1,
+                   timer_interval=0.5, warning_interval=0.1, instructions="Top up way oil; wipe the ways."),
+        ItemCreate(item_type="task", name="Check coolant", machine_id=machine_id, schedule_mode=0,
+                   timer_interval=168, trigger_alarms=["LOW COOLANT LEVEL"], instructions="Refill to the mark."),
+        ItemCreate(item_type="measurement", name="Spindle temperature", machine_id=machine_id, schedule_mode=2,
+                   frequency="D", time_of_day="07:00", unit="°C", threshold_upper=45.0),
+    ]
+
+
+async def seed_items(maintenance: ServiceRuntime, machine_ids: list[int], within: float = 60.0) -> None:
+    """Demo maintenance items, once maintenance has heard of the machines (machine.upserted
+    arrives through the bus, so the first attempts may find them unknown)."""
+    deadline = asyncio.get_running_loop().time() + within
+    pending = list(machine_ids)
+    while pending and asyncio.get_running_loop().time() < deadline:
+        async with maintenance.uow() as uow:
+            existing = await items.list_items(uow.session, item_types=[], machine_ids=pending, equipment_ids=[])
+            have = {i.machine_id for i in existing.values()}
+            try:
+                for machine_id in (m for m in pending if m not in have):
+                    for item in demo_items(machine_id):
+                        await items.create_item(uow, item)
+                await uow.commit()
+                pending = []
+            except InvalidInput:  # maintenance has not heard of a machine yet
+                await asyncio.sleep(0.5)
+
+
 @asynccontextmanager
-async def simulation(process: ServiceRuntime, collector: ServiceRuntime, count: int,
-                     seed: int = 1) -> AsyncIterator[None]:
+async def simulation(process: ServiceRuntime, collector: ServiceRuntime, count: int, seed: int = 1,
+                     maintenance: ServiceRuntime | None = None) -> AsyncIterator[None]:
     simulated = await seed_machines(process, count)
     await seed_sources(collector, simulated, seed)
     log.info("simulating %d machine(s): %s", count, ", ".join(str(m.machine_id) for m in simulated))
-    yield
+    task = asyncio.create_task(seed_items(maintenance, [m.machine_id for m in simulated])) if maintenance else None
+    try:
+        yield
+    finally:
+        if task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

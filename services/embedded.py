@@ -27,6 +27,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         by_name = {r.name: r for r in runtimes}
 
         def extra(_: FastAPI) -> contextlib.AbstractAsyncContextManager[None]:
-            return demo.simulation(by_name["process"], by_name["collector"], settings.simulate)
+            return demo.simulation(by_name["process"], by_name["collector"], settings.simulate,
+                                   maintenance=by_name.get("maintenance"))
 
     return build_app(runtimes, settings, transport, migrate=migrate, extra_lifespan=extra)

@@ -26,13 +26,20 @@ async def test_simulated_machine_produces_parts_in_the_embedded_app(tmp_path: Pa
                 async def parts() -> dict[str, object]:
                     return (await client.get("/api/parts/", params={"limit": 50})).json()
 
+                async def run_time_counted() -> dict[str, dict[str, object]] | None:
+                    found = (await client.get("/api/maintenance/items/")).json()
+                    lube = [i for i in found.values() if i["name"] == "Lubricate ways"]
+                    return found if lube and lube[0]["cycle_timer"] > 0 else None
+
                 await wait_for(parts)
+                items = await wait_for(run_time_counted)  # part_recorded reached maintenance
                 machines = (await client.get("/api/machines/")).json()
                 processes = (await client.get("/api/processes/")).json()
                 sources = (await client.get("/api/collector/sources/")).json()
     assert [m["name"] for m in machines.values()] == ["Simulated VMC-1"]
     # The telemetry came through the collector, from one simulator source for the machine.
     assert [(s["kind"], s["machine_id"]) for s in sources.values()] == [("simulator", int(next(iter(machines))))]
+    assert sorted(i["name"] for i in items.values()) == ["Check coolant", "Lubricate ways", "Spindle temperature"]
     assert len(processes) == 1
     process = next(iter(processes.values()))
     assert process["active"] is True and process["loaded"] is True and process["last_cycle"] is not None
