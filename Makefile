@@ -9,10 +9,11 @@ ROLE ?= admin
 SIMULATE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint migrate token bench clean
+.PHONY: help install run run-services test lint migrate token bench clean
 
 help:
 	@echo "make run               install if needed, then run Taktline on http://127.0.0.1:8000 with one simulated machine (SIMULATE=N, ARGS=...)"
+	@echo "make run-services      the three services as separate processes behind nginx on http://127.0.0.1:8080 (PostgreSQL + RabbitMQ)"
 	@echo "make test              install if needed, then ruff and every test (PYTEST_ARGS=... for pytest)"
 	@echo "make lint              ruff only"
 	@echo "make migrate           apply every service's migrations to the configured databases"
@@ -32,6 +33,18 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/taktline run --simulate $(SIMULATE) $(ARGS)
+
+# Needs PostgreSQL and RabbitMQ (TAKTLINE_DATABASE_URL / TAKTLINE_AMQP_URL, default: local) and nginx.
+run-services: install
+	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nginx (apt-get)"; \
+	    apt-get update -qq && { apt-get install -y -qq nginx-light || apt-get install -y -qq nginx; } >/dev/null; \
+	  else \
+	    echo "make run-services needs nginx: sudo apt-get install nginx-light (or nginx), brew install nginx, ..." >&2; exit 1; \
+	  fi; \
+	fi
+	$(BIN)/python deploy/local/run_services.py $(ARGS)
 
 test: install
 	$(BIN)/ruff check .

@@ -97,17 +97,17 @@ async def seed_items(maintenance: ServiceRuntime, machine_ids: list[int], within
     deadline = asyncio.get_running_loop().time() + within
     pending = list(machine_ids)
     while pending and asyncio.get_running_loop().time() < deadline:
-        async with maintenance.uow() as uow:
-            existing = await items.list_items(uow.session, item_types=[], machine_ids=pending, equipment_ids=[])
-            have = {i.machine_id for i in existing.values()}
-            try:
+        try:
+            async with maintenance.uow() as uow:
+                existing = await items.list_items(uow.session, item_types=[], machine_ids=pending, equipment_ids=[])
+                have = {i.machine_id for i in existing.values()}
                 for machine_id in (m for m in pending if m not in have):
                     for item in demo_items(machine_id):
                         await items.create_item(uow, item)
                 await uow.commit()
                 pending = []
-            except InvalidInput:  # maintenance has not heard of a machine yet
-                await asyncio.sleep(0.5)
+        except InvalidInput:  # maintenance has not heard of a machine yet; wait outside the transaction
+            await asyncio.sleep(0.5)
 
 
 @asynccontextmanager
