@@ -99,7 +99,7 @@ class Stack:
         if self.log_dir is None:
             return None
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("w")
+        log = (self.log_dir / f"{name}.log").open("a")  # a restarted process appends
         self._logs.append(log)
         return log
 
@@ -107,9 +107,8 @@ class Stack:
         path = self.log_dir / f"{name}.log" if self.log_dir else None
         return path.read_text()[-chars:] if path and path.exists() else ""
 
-    async def _taktline(self, *args: str, **env: str) -> asyncio.subprocess.Process:
-        name = args[1] if args[0] == "serve" else args[0]
-        out = self._output(name)
+    async def _taktline(self, *args: str, log: str | None = None, **env: str) -> asyncio.subprocess.Process:
+        out = self._output(log or (args[1] if args[0] == "serve" else args[0]))
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.cli", *args, cwd=REPO, env={**self.env, **env},
             stdout=out, stderr=asyncio.subprocess.STDOUT if out else None)
@@ -125,6 +124,23 @@ class Stack:
         await self._start_nginx()
         await self._wait_ready(within)
 
+    async def serve(self, service: str, port: int, *, name: str | None = None, within: float = 60) -> None:
+        """Start one more `taktline serve <service>` as `name` (a replica, or a restart after
+        kill()) and return once it is ready. Replicas are reached on their port, not via nginx."""
+        name = name or service
+        if (old := self.processes.get(name)) is not None and old.returncode is None:
+            raise LaunchError(f"{name} is still running")
+        self.processes[name] = await self._taktline("serve", service, "--host", "127.0.0.1", "--port", str(port),
+                                                    log=name)
+        await self._wait_for(name, f"http://127.0.0.1:{port}/readyz", time.monotonic() + within)
+
+    async def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Signal one child (default: kill -9, no chance to clean up) and return its exit code."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(sig)
+        return await process.wait()
+
     async def _start_nginx(self) -> None:
         prefix = self.run_dir.resolve()
         for kind in TEMP_PATHS:
@@ -139,23 +155,26 @@ class Stack:
             stdout=out, stderr=asyncio.subprocess.STDOUT if out else None)
 
     async def _wait_ready(self, within: float) -> None:
-        import httpx
-
         checks = {name: f"http://127.0.0.1:{port}/readyz" for name, port in self.ports.items()}
         checks["nginx"] = f"{self.gateway}/healthz"
         deadline = time.monotonic() + within
+        for name, url in checks.items():
+            await self._wait_for(name, url, deadline)
+
+    async def _wait_for(self, name: str, url: str, deadline: float) -> None:
+        import httpx
+
         async with httpx.AsyncClient(timeout=2) as client:
-            for name, url in checks.items():
-                while True:
-                    process = self.processes[name]
-                    if process.returncode is not None:
-                        raise LaunchError(f"{name} exited with {process.returncode} {self.log_tail(name)}")
-                    with contextlib.suppress(httpx.TransportError):
-                        if (await client.get(url)).status_code == 200:
-                            break
-                    if time.monotonic() > deadline:
-                        raise LaunchError(f"{name} not ready at {url} within {within:.0f} s {self.log_tail(name)}")
-                    await asyncio.sleep(0.1)
+            while True:
+                process = self.processes[name]
+                if process.returncode is not None:
+                    raise LaunchError(f"{name} exited with {process.returncode} {self.log_tail(name)}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(url)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise LaunchError(f"{name} not ready at {url} in time {self.log_tail(name)}")
+                await asyncio.sleep(0.1)
 
     async def wait_any(self) -> str:
         """Return the name of the first child to exit."""

@@ -44,14 +44,16 @@ def _columns(data: ItemCreate) -> dict[str, Any]:
 
 async def _check_references(session: AsyncSession, data: ItemCreate) -> None:
     """Unknown ids are a 400 naming the field and the id (machines/processes: the read model)."""
-    checks: list[tuple[str, type[Any], int | None]] = [
-        ("machine_id", KnownMachine, data.machine_id), ("equipment_id", Equipment, data.equipment_id),
-        ("process_id", KnownProcess, data.process_id), ("remind_channel_id", Channel, data.remind_channel_id),
-        ("threshold_notify_id", Channel, data.threshold_notify_id),
+    checks: list[tuple[str, type[Any], str, int | None]] = [
+        ("machine_id", KnownMachine, "machine", data.machine_id),
+        ("equipment_id", Equipment, "equipment", data.equipment_id),
+        ("process_id", KnownProcess, "process", data.process_id),
+        ("remind_channel_id", Channel, "channel", data.remind_channel_id),
+        ("threshold_notify_id", Channel, "channel", data.threshold_notify_id),
     ]
-    for field, model, id in checks:
+    for field, model, label, id in checks:
         if id is not None and not await repository.existing_ids(session, model, [id]):
-            raise InvalidInput(field, f"there is no {model.__tablename__.rstrip('s').replace('_', ' ')} {id}")
+            raise InvalidInput(field, f"there is no {label} {id}")
     missing = set(data.inventory_items) - await repository.existing_ids(session, InventoryItem, data.inventory_items)
     if missing:
         raise InvalidInput("inventory_items", f"no inventory item {', '.join(map(str, sorted(missing)))}",
