@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     collector_supervise_interval: float = Field(
         default=5, gt=0, description="Seconds between checks of the sources table (new, changed, removed).")
 
+    # Maintenance.
+    maintenance_scheduler_interval: float = Field(
+        default=30, gt=0, description="Seconds between scheduler passes (warnings, dues, interlocks).")
+    maintenance_notifier_interval: float = Field(
+        default=5, gt=0, description="Seconds between rounds of the notification sender.")
+
     # Embedded extras.
     simulate: int = Field(default=0, ge=0, description="Simulated machines started by `taktline run`.")
 

@@ -25,7 +25,6 @@ log = logging.getLogger("taktline.maintenance.notifier")
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
 BATCH = 50
-INTERVAL = 5.0
 
 
 def backoff(attempts: int) -> timedelta:
@@ -83,10 +82,10 @@ async def send_pending(runtime: ServiceRuntime, client: httpx.AsyncClient, now: 
 
 
 async def run(runtime: ServiceRuntime) -> None:
-    """The background job: a round every INTERVAL seconds."""
+    """The background job: a round every `maintenance_notifier_interval` seconds."""
     async with httpx.AsyncClient(timeout=10.0) as client:
         while True:
-            await asyncio.sleep(INTERVAL)
+            await asyncio.sleep(runtime.settings.maintenance_notifier_interval)
             try:
                 await send_pending(runtime, client)
             except asyncio.CancelledError:

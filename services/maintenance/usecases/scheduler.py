@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taktline.maintenance.scheduler")
 LOCK_KEY = 0x7A4B_0004  # advisory lock id of the maintenance scheduler
-INTERVAL = 30.0  # seconds between passes
 
 
 async def _locked(uow: UnitOfWork) -> bool:
@@ -80,10 +79,10 @@ async def scan(uow: UnitOfWork, now: datetime) -> int:
 
 
 async def run(runtime: ServiceRuntime) -> None:
-    """The background job: a pass every INTERVAL seconds (the first one INTERVAL after start);
+    """The background job: a pass every `maintenance_scheduler_interval` seconds (the first one that long after start);
     a failing pass is logged and the next one tries again."""
     while True:
-        await asyncio.sleep(INTERVAL)
+        await asyncio.sleep(runtime.settings.maintenance_scheduler_interval)
         try:
             async with runtime.uow() as uow:
                 await scan(uow, utcnow())

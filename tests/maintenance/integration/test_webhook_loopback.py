@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from services.maintenance.app import spec
 from services.maintenance.usecases import notifier, scheduler
@@ -20,29 +16,9 @@ from tests.maintenance.conftest import MaintenanceHarness
 T0 = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[Any]]]:
-    """A minimal HTTP server on 127.0.0.1 recording each JSON body it is sent."""
-    received: list[Any] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length"))
-        received.append(json.loads(await reader.readexactly(length)))
-        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield f"http://127.0.0.1:{port}/hook", received
-
-
 async def test_reminder_arrives_once_across_a_restart(api: MaintenanceHarness,
-                                                      receiver: tuple[str, list[Any]]) -> None:
-    url, received = receiver
+                                                      webhook_receiver: tuple[str, list[Any]]) -> None:
+    url, received = webhook_receiver
     channel = await api.ok("PUT", "/api/notifications/channels/", 201,
                            json={"name": "Hook", "kind": "webhook", "url": url})
     item = await api.item(timer_interval=1, initial_entry=T0.timestamp(), remind_channel_id=channel["id"])
