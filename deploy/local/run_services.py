@@ -116,13 +116,16 @@ class Stack:
     async def start(self, within: float = 60) -> None:
         if self.nginx is None:
             raise LaunchError("nginx is not installed (Debian/Ubuntu: apt-get install nginx-light)")
-        migrate = await self._taktline("migrate")
-        if await asyncio.wait_for(migrate.wait(), within) != 0:
-            raise LaunchError(f"taktline migrate failed (exit {migrate.returncode}) {self.log_tail('migrate')}")
+        await self.migrate(within)
         for name, port in self.ports.items():
             self.processes[name] = await self._taktline("serve", name, "--host", "127.0.0.1", "--port", str(port))
         await self._start_nginx()
         await self._wait_ready(within)
+
+    async def migrate(self, within: float = 60) -> None:
+        migrate = await self._taktline("migrate")
+        if await asyncio.wait_for(migrate.wait(), within) != 0:
+            raise LaunchError(f"taktline migrate failed (exit {migrate.returncode}) {self.log_tail('migrate')}")
 
     async def serve(self, service: str, port: int, *, name: str | None = None, within: float = 60) -> None:
         """Start one more `taktline serve <service>` as `name` (a replica, or a restart after
