@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.errors import DomainError
 from shared.events import Envelope, Payload, UnknownEventType
-from shared.inbox import purge_inbox, record_once
+from shared.inbox import purge_inbox, record_all_once
 from shared.logs import event_id_var
 from shared.metrics import CONSUMER_BATCH, EVENTS_CONSUMED
 from shared.transport.base import InboundMessage, Transport
@@ -179,11 +179,14 @@ class Consumer:
 
     async def _apply(self, items: list[_Parsed]) -> None:
         async with self._uow_factory() as uow:
+            # One inbox statement for the batch; a redelivered copy within it counts once.
+            fresh_ids = await record_all_once(uow.session, self._inbox,
+                                              [(str(i.envelope.id), i.envelope.type) for i in items])
             for item in items:
                 token = event_id_var.set(str(item.envelope.id))
                 try:
-                    fresh = await record_once(uow.session, self._inbox, str(item.envelope.id),
-                                              item.envelope.type)
+                    fresh = str(item.envelope.id) in fresh_ids
+                    fresh_ids.discard(str(item.envelope.id))
                     if fresh:
                         await self._subscriptions[item.envelope.type](uow, item.payload,
                                                                       item.envelope)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import Column, MetaData, String, Table, delete
@@ -23,11 +24,19 @@ def make_inbox_table(metadata: MetaData) -> Table:
 
 async def record_once(session: AsyncSession, table: Table, message_id: str, type: str) -> bool:
     """Insert the id; False when it was already there (a redelivery to ignore)."""
+    return message_id in await record_all_once(session, table, [(message_id, type)])
+
+
+async def record_all_once(session: AsyncSession, table: Table, messages: Sequence[tuple[str, str]]) -> set[str]:
+    """Insert the (id, type) pairs in one statement; returns the ids that were not there yet."""
+    if not messages:
+        return set()
     dialect = session.bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(message_id=message_id, type=type, received_at=utcnow())
-    result = await session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
-    return bool(result.rowcount)
+    now = utcnow()
+    rows = [{"message_id": id, "type": type, "received_at": now} for id, type in dict(messages).items()]
+    stmt = insert(table).values(rows).on_conflict_do_nothing(index_elements=["message_id"])
+    return set((await session.execute(stmt.returning(table.c.message_id))).scalars())
 
 
 async def purge_inbox(session: AsyncSession, table: Table, keep: timedelta) -> None:

@@ -18,7 +18,9 @@ class UnitOfWork:
     """Async context manager; rolls back unless `commit()` was called.
 
     `emit()` queues an event; `commit()` writes the queued events as outbox rows in the
-    same transaction as the changes, commits, and wakes the relay.
+    same transaction as the changes, commits, and wakes the relay. `emit_after_flush()`
+    queues an event whose payload needs ids the database assigns: it is built at commit,
+    after one flush, so a batch of inserts needs no round trip per row.
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self.producer = producer
         self.principal = principal
-        self._events: list[Envelope] = []
+        self._events: list[Envelope | Callable[[], Envelope]] = []
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -60,22 +62,29 @@ class UnitOfWork:
         self._events.append(envelope)
         return envelope
 
+    def emit_after_flush(self, build: Callable[[], Payload]) -> None:
+        """Queue the event `build()` returns once the session is flushed (in emit order)."""
+        self._events.append(lambda: Envelope.wrap(build(), self.producer))
+
     @property
     def pending_events(self) -> list[Envelope]:
-        return list(self._events)
+        return [e for e in self._events if isinstance(e, Envelope)]
 
     async def flush(self) -> None:
         await self.session.flush()
 
     async def commit(self) -> None:
         if self._events:
+            if not all(isinstance(e, Envelope) for e in self._events):
+                await self.session.flush()
+            events = [e if isinstance(e, Envelope) else e() for e in self._events]
             now = utcnow()
             await self.session.execute(
                 insert(self._outbox),
                 [
                     {"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(),
                      "created_at": now, "attempts": 0}
-                    for e in self._events
+                    for e in events
                 ],
             )
         await self.session.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from services.maintenance import repository
-from services.maintenance.models import KnownMachine, KnownProcess
+from services.maintenance.models import Item, KnownMachine, KnownProcess
 from services.maintenance.usecases.context import TIME_ZONE
 from shared.db import from_unix
 from shared.events import (
@@ -22,6 +22,8 @@ from shared.events import (
 from shared.uow import UnitOfWork
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from shared.runtime import ServiceRuntime
 
 
@@ -75,7 +77,12 @@ async def part_recorded(uow: UnitOfWork, event: PartRecorded) -> None:
     if not per_cycle or per_cycle <= 0:
         return
     minutes = per_cycle * max(event.cycles, 0)
-    for item in await repository.items_on_machine(uow.session, event.machine_id, mode=1):
+    # Memoised for the transaction: a consumer batch holds many parts of a few machines, and
+    # a query per part would also flush the previous part's timer update (autoflush).
+    memo: dict[int, Sequence[Item]] = uow.session.info.setdefault("taktline.run_time_items", {})
+    if event.machine_id not in memo:
+        memo[event.machine_id] = await repository.items_on_machine(uow.session, event.machine_id, mode=1)
+    for item in memo[event.machine_id]:
         if item.process_id is not None and item.process_id != event.process_id:
             continue
         item.cycle_timer = (item.cycle_timer or 0.0) + minutes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from services.process import repository
 from services.process.domain.parts import counter_rise, cycle_seconds, decide_part, named_variables
@@ -15,10 +16,23 @@ from shared.events import PartCompleted, PartRecorded, ProgramLoaded, ToolChange
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("taktline.process.telemetry")
+T = TypeVar("T")
+
+# Per-transaction memo (session.info) so a consumer batch of reports for a few machines costs
+# a few queries, not several per report: rows stay in the session's identity map anyway.
+_LOCKED = "taktline.locked_machines"
+_PROGRAMS = "taktline.programs_by_filename"
+_SETTINGS = "taktline.settings"
+_ROWS = "taktline.rows"
 
 
 async def _machine(uow: UnitOfWork, machine_id: int, at: float) -> Machine | None:
-    machine = await repository.get_machine_for_update(uow.session, machine_id)
+    locked: dict[int, Machine] = uow.session.info.setdefault(_LOCKED, {})
+    machine = locked.get(machine_id)  # already row-locked by this transaction
+    if machine is None:
+        machine = await repository.get_machine_for_update(uow.session, machine_id)
+        if machine is not None:
+            locked[machine_id] = machine
     if machine is None:
         log.warning("telemetry for unknown machine %s ignored", machine_id)
         return None
@@ -30,19 +44,35 @@ async def _machine(uow: UnitOfWork, machine_id: int, at: float) -> Machine | Non
 
 async def _program(uow: UnitOfWork, machine: Machine, filename: str) -> Program:
     """The machine's program with that filename; an unknown filename becomes a new program."""
+    known: dict[tuple[int, str], Program] = uow.session.info.setdefault(_PROGRAMS, {})
+    if (program := known.get((machine.id, filename))) is not None:
+        return program
     program = await repository.program_by_filename(uow.session, machine.id, filename)
     if program is None:
         program = Program(machine_id=machine.id, filename=filename, name=filename, description="", archived=False)
         uow.session.add(program)
         await uow.flush()
+    known[(machine.id, filename)] = program
     return program
 
 
 async def _running_process(uow: UnitOfWork, machine: Machine) -> Process | None:
     """The process parts belong to: the loaded program's process, else the confirmed active one."""
-    process_id = await repository.process_of_program(uow.session, machine.loaded_program_id)
-    process_id = process_id if process_id is not None else machine.active_process_id
-    return await uow.session.get(Process, process_id) if process_id is not None else None
+    loaded = await _get(uow, Program, machine.loaded_program_id)
+    process_id = loaded.process_id if loaded is not None and loaded.process_id is not None \
+        else machine.active_process_id
+    return await _get(uow, Process, process_id)
+
+
+async def _get(uow: UnitOfWork, model: type[T], id: int | None) -> T | None:
+    """session.get, memoised for the transaction: after a flush, rows with server-side
+    `onupdate` columns are expired and get() would reload them for every report."""
+    if id is None:
+        return None
+    memo: dict[tuple[type, int], object] = uow.session.info.setdefault(_ROWS, {})
+    if (key := (model, id)) not in memo:
+        memo[key] = await uow.session.get(model, id)
+    return memo[key]  # type: ignore[return-value]
 
 
 async def program_loaded(uow: UnitOfWork, event: ProgramLoaded) -> None:
@@ -95,7 +125,7 @@ async def part_completed(uow: UnitOfWork, event: PartCompleted) -> None:
         return
     program = await _program(uow, machine, event.program) if event.program else None
     if program is not None and program.process_id is not None:  # the report says what ran
-        process = await uow.session.get(Process, program.process_id)
+        process = await _get(uow, Process, program.process_id)
     else:
         process = await _running_process(uow, machine)
     if process is not None and process.part_count_cv is not None:
@@ -106,7 +136,9 @@ async def part_completed(uow: UnitOfWork, event: PartCompleted) -> None:
 
 async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, increment: int, at: float,
                   program_id: int | None) -> None:
-    current = await settings_usecases.get_settings(uow.session)
+    current = uow.session.info.get(_SETTINGS)
+    if current is None:
+        current = uow.session.info[_SETTINGS] = await settings_usecases.get_settings(uow.session)
     decision = decide_part(increment, parts_per_cycle=process.parts_per_cycle if process else 1,
                            report_limit=current.part_report_limit)
     if decision is None:
@@ -125,15 +157,14 @@ async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, in
     if process is not None and (process.last_cycle_finished is None or part.finished >= process.last_cycle_finished):
         process.last_cycle_finished, process.last_cycle_program_id = part.finished, program_id
     machine.tools_used = [machine.current_tool] if machine.current_tool else []
-    await uow.flush()
     if variables:
         await _remember_variable_names(uow, variables)
-    uow.emit(PartRecorded(
-        part_id=part.id, machine_id=machine.id, process_id=part.process_id, program_id=program_id, finished=at,
-        count=decision.count, cycles=decision.cycles, cycle_time=part.cycle_time,
-        time_per_cycle=process.time_per_cycle if process else None,
-        parts_per_cycle=process.parts_per_cycle if process else 1,
-    ))
+    recorded = dict(machine_id=machine.id, process_id=part.process_id, program_id=program_id, finished=at,
+                    count=decision.count, cycles=decision.cycles, cycle_time=part.cycle_time,
+                    time_per_cycle=process.time_per_cycle if process else None,
+                    parts_per_cycle=process.parts_per_cycle if process else 1)
+    # part.id exists after the flush at commit, which inserts the whole batch's parts at once.
+    uow.emit_after_flush(lambda: PartRecorded(part_id=part.id, **recorded))
 
 
 async def _remember_variable_names(uow: UnitOfWork, variables: dict[str, object]) -> None:

@@ -101,6 +101,22 @@ class TestUnitOfWork:
         assert await db.count(outbox) == 2
         assert woken == [True]
 
+    async def test_events_after_flush_see_assigned_ids_and_keep_emit_order(self, db: Db) -> None:
+        rows = [{"name": "a"}, {"name": "b"}]
+        async with db.uow() as uow:
+            uow.emit(event(1))
+            for row in rows:
+                # What an ORM insert does: the id is known only after the flush at commit.
+                uow.emit_after_flush(lambda row=row: ToolChanged(machine_id=row["id"], timestamp=2.0, tool=row["name"]))
+                row["id"] = (await uow.session.execute(insert(items).values(name=row["name"]))).inserted_primary_key[0]
+            uow.emit(event(3))
+            await uow.commit()
+        async with db.sessions() as session:
+            bodies = (await session.scalars(select(outbox.c.body).order_by(outbox.c.id))).all()
+        data = [Envelope.model_validate_json(b).data for b in bodies]
+        assert [(d["tool"], d["machine_id"]) for d in data] == [("T1", 1), ("a", rows[0]["id"]),
+                                                                ("b", rows[1]["id"]), ("T3", 1)]
+
     async def test_an_error_rolls_back_rows_and_events(self, db: Db) -> None:
         with pytest.raises(RuntimeError):
             async with db.uow() as uow:
