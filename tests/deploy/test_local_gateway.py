@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.test_routes import nginx_table
-from tests.system.test_gateway import launcher
+from tests.system.conftest import launcher
 
 PORTS = {"process": 9101, "maintenance": 9102, "collector": 9103}
 
