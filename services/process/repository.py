@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import Row, Text, cast, func, select, type_coerce
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
 
 from services.process.models import (
     Machine,
@@ -19,7 +23,9 @@ from services.process.models import (
     Tool,
     ToolAssembly,
 )
+from shared.errors import NotFound
 from shared.repository import get_or_404
+from shared.schemas import INT32_MAX, INT32_MIN
 
 
 async def get_machine_or_404(session: AsyncSession, id: int) -> Machine:
@@ -94,6 +100,90 @@ async def loaded_process_ids(session: AsyncSession) -> set[int]:
         .where(Program.process_id.is_not(None), Program.machine_id == Machine.id)
     )
     return {pid for pid in rows if pid is not None}
+
+
+# The read path of GET /api/processes/ and GET /api/processes/{id}: plain rows, not ORM objects
+# (loading 1,000 processes into the identity map cost more than all the rest of the request).
+# views.process_dict, program_dict and tool_dict unpack these rows in their columns' order.
+
+class _JSONText(TypeDecorator[Any]):
+    """A JSON column read as text and parsed with orjson: the driver's json.loads per value was a
+    fifth of listing 1,000 processes. Anything orjson refuses (NaN, huge integers, lone
+    surrogates) goes to json.loads, which gives what the column type would have."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return json.loads(value)
+
+
+def _json_as_text(column: Any) -> Any:
+    return type_coerce(cast(column, Text), _JSONText()).label(column.key)
+
+
+PROCESS_READ_COLUMNS = (
+    Process.id, Process.machine_id, Process.name, Process.description, Process.archived,
+    _json_as_text(Process.cv_map), Process.display_variable, Process.part_count_cv, Process.part_material_cost,
+    Process.part_sell_price, Process.parts_per_cycle, Process.setup_instructions, Process.teardown_instructions,
+    _json_as_text(Process.tags), Process.time_per_cycle, _json_as_text(Process.unassigned_tools_used),
+    Process.last_cycle_finished, Process.last_cycle_program_id,
+)
+_PROGRAM_READ_COLUMNS = (
+    Program.id, Program.machine_id, Program.filename, Program.name, Program.description, Program.process_id,
+    Program.archived, Program.last_loaded,
+)
+# Tool and assembly columns in one row; no name clashes (the assembly's id is the tool's assembly_id).
+_TOOL_READ_COLUMNS = (
+    Tool.id, Tool.assembly_id, Tool.name, Tool.description, Tool.tool_type, Tool.part_number, Tool.diameter,
+    Tool.length, ToolAssembly.machine_id, ToolAssembly.location, ToolAssembly.process_id,
+)
+
+
+async def process_rows(session: AsyncSession) -> Sequence[Row[Any]]:
+    return (await session.execute(select(*PROCESS_READ_COLUMNS).order_by(Process.id))).all()
+
+
+async def process_row_or_404(session: AsyncSession, id: int) -> Row[Any]:
+    """One process's row with `loaded` and `active` (as loaded_process_ids and active_process_ids
+    decide them), in one query."""
+    loaded = (select(Program.id).join(Machine, Machine.loaded_program_id == Program.id)
+              .where(Program.process_id == Process.id, Program.machine_id == Machine.id).exists())
+    active = select(Machine.id).where(Machine.active_process_id == Process.id).exists()
+    row = (await session.execute(
+        select(*PROCESS_READ_COLUMNS, loaded.label("loaded"), active.label("active")).where(Process.id == id)
+    )).first() if INT32_MIN <= id <= INT32_MAX else None
+    if row is None:
+        raise NotFound("process", id)
+    return row
+
+
+async def program_rows(session: AsyncSession, process_ids: Sequence[int]) -> Sequence[Row[Any]]:
+    """Programs of the processes with `loaded` (a machine's loaded program, as loaded_program_ids)."""
+    loaded = select(Machine.id).where(Machine.loaded_program_id == Program.id).exists()
+    return (await session.execute(
+        select(*_PROGRAM_READ_COLUMNS, loaded.label("loaded"))
+        .where(Program.process_id.in_(process_ids)).order_by(Program.id))).all()
+
+
+async def tool_rows(session: AsyncSession, process_ids: Sequence[int]) -> Sequence[Row[Any]]:
+    """The tools of the processes' assemblies, each with its assembly's columns (as tools_of_processes)."""
+    return (await session.execute(
+        select(*_TOOL_READ_COLUMNS).join(ToolAssembly, Tool.assembly_id == ToolAssembly.id)
+        .where(ToolAssembly.process_id.in_(process_ids)).order_by(Tool.id))).all()
+
+
+async def assembly_tool_rows(session: AsyncSession, process_id: int) -> Sequence[Row[Any]]:
+    """Every assembly of one process with its tools: one row per tool, and one with the tool's
+    columns None for an assembly without tools (so the assemblies' locations come along)."""
+    return (await session.execute(
+        select(*_TOOL_READ_COLUMNS).select_from(ToolAssembly).outerjoin(Tool, Tool.assembly_id == ToolAssembly.id)
+        .where(ToolAssembly.process_id == process_id).order_by(Tool.id))).all()
 
 
 async def process_of_program(session: AsyncSession, program_id: int | None) -> int | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
+from pydantic_core import to_json
 
 from services.process.api.deps import NowDep, SessionDep, UnixTime, UowDep
 from services.process.schemas import (
@@ -27,13 +28,21 @@ router = APIRouter(prefix="/api/processes", tags=["processes"])
 Flag = Annotated[int, Query(ge=0, le=1)]
 
 
-@router.get("/", response_model_exclude_unset=True, responses=problem_responses(400, 401, 403))
+def _json(content: Any) -> Response:
+    """The bytes FastAPI would send for a response model dumped with exclude_unset (same
+    serializer), from plain data already in the model's shape: the two reads below skip building
+    and validating a model per object (tests/process/api/test_read_path.py holds them to it)."""
+    return Response(to_json(content, inf_nan_mode="null"), media_type="application/json")
+
+
+@router.get("/", response_model=dict[str, ProcessRead], response_model_exclude_unset=True,
+            responses=problem_responses(400, 401, 403))
 async def list_processes(
     _: Reader, session: SessionDep, now: NowDep, programs: Flag = 0, tools: Flag = 0, efficiency: Flag = 0
-) -> dict[str, ProcessRead]:
-    return await processes.list_processes(
+) -> Response:
+    return _json(await processes.list_processes(
         session, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency), now=now
-    )
+    ))
 
 
 @router.get("/variables", responses=problem_responses(401, 403))
@@ -53,7 +62,8 @@ async def create_process(_: Editor, uow: UowDep, body: ProcessCreate) -> Process
     return await processes.create_process(uow, body)
 
 
-@router.get("/{process_id}", response_model_exclude_unset=True, responses=problem_responses(400, 401, 403, 404))
+@router.get("/{process_id}", response_model=ProcessRead, response_model_exclude_unset=True,
+            responses=problem_responses(400, 401, 403, 404))
 async def get_process(
     _: Reader,
     session: SessionDep,
@@ -62,10 +72,10 @@ async def get_process(
     programs: Flag = 0,
     tools: Flag = 0,
     efficiency: Flag = 0,
-) -> ProcessRead:
-    return await processes.get_process(
+) -> Response:
+    return _json(await processes.get_process(
         session, process_id, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency), now=now
-    )
+    ))
 
 
 @router.patch("/{process_id}", response_model_exclude_unset=True, responses=problem_responses(400, 401, 403, 404))
