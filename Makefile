@@ -7,6 +7,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 ROLE ?= admin
 SIMULATE ?= 1
+BENCH ?= *
 
 .DEFAULT_GOAL := help
 .PHONY: help install run run-services test lint migrate token bench clean
@@ -18,7 +19,7 @@ help:
 	@echo "make lint              ruff only"
 	@echo "make migrate           apply every service's migrations to the configured databases"
 	@echo "make token ROLE=admin  print a bearer token"
-	@echo "make bench             run every benchmark in bench/, figures to bench/results/"
+	@echo "make bench             run every benchmark in bench/, figures to bench/results/ (BENCH=gateway: one)"
 	@echo "make clean             remove the virtualenv and caches (keeps data/)"
 
 install: $(STAMP)
@@ -62,10 +63,11 @@ token: install
 # Each bench/*_bench.py prints its figures; they are kept, dated, in bench/results/.
 bench: install
 	@mkdir -p bench/results
-	@for script in bench/*_bench.py; do \
+	@for script in bench/$(BENCH)_bench.py; do \
 	  name=$$(basename $$script .py); \
 	  echo "== $$name"; \
-	  { date -u +"%Y-%m-%dT%H:%M:%SZ"; $(BIN)/python $$script; } | tee bench/results/$$name.txt || exit 1; \
+	  { date -u +"%Y-%m-%dT%H:%M:%SZ"; $(BIN)/python $$script || echo FAILED; } | tee bench/results/$$name.txt; \
+	  ! grep -qx FAILED bench/results/$$name.txt || { echo "$$script failed" >&2; exit 1; }; \
 	done
 
 clean:

@@ -102,6 +102,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_http(app: Any, settings: Settings) -> int:
     import uvicorn
 
+    app.state.freeze_gc = True  # see shared/runtime.py build_app
+
     # log_config=None: uvicorn's loggers go through our handlers (JSON or text).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None))
     server.run()

@@ -20,8 +20,8 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import Table
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from shared.db import database_unavailable
 from shared.errors import DomainError
 from shared.events import Envelope, Payload, UnknownEventType
 from shared.inbox import purge_inbox, record_all_once
@@ -198,7 +198,4 @@ class Consumer:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    """The database (or the network to it) is away, as opposed to a bad message or a bug."""
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-    return isinstance(exc, ConnectionError | OSError | TimeoutError)
+    return database_unavailable(exc) or isinstance(exc, OSError | TimeoutError)

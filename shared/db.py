@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -121,3 +122,11 @@ def to_unix(value: datetime | None) -> float | None:
 
 def from_unix(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database (or the network to it) is away, as opposed to a bad statement or a bug:
+    worth retrying, and for an HTTP caller a 503, not a 500."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, ConnectionError)

@@ -89,6 +89,13 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    from shared.db import database_unavailable
+
+    if database_unavailable(exc):  # a restart or failover: nothing was applied, try again
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        response = problem(503, "Service Unavailable", "the database is unavailable; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
 

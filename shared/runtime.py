@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -140,6 +141,12 @@ def build_app(
             for runtime in runtimes:
                 await runtime.start(migrate=migrate)
                 started.append(runtime)
+            if getattr(app.state, "freeze_gc", False):
+                # A server process (`taktline serve|run`): what exists now (modules, models,
+                # routes, pools) lives as long as the process; keeping it out of the cyclic GC's
+                # scans saves a third of the CPU of large reads. Not in tests: frozen garbage stays.
+                gc.collect()
+                gc.freeze()
             if extra_lifespan:
                 async with extra_lifespan(app):
                     yield

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from shared.errors import PROBLEM, Conflict, InvalidInput, NotFound, PreconditionFailed, install_error_handlers
 
@@ -45,6 +46,15 @@ def _app() -> FastAPI:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("password=hunter2 in a stack nobody should see")
+
+    @app.get("/database-restarting")
+    async def restarting() -> None:
+        # What SQLAlchemy raises while PostgreSQL shuts down or is not accepting connections.
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database system is shutting down"))
+
+    @app.get("/bad-statement")
+    async def bad_statement() -> None:
+        raise ProgrammingError("SELEC 1", {}, Exception("syntax error"))
 
     return app
 
@@ -121,3 +131,13 @@ class TestUnexpected:
         body = _problem(response)
         assert "hunter2" not in response.text
         assert body["status"] == 500
+
+    def test_a_database_outage_answers_503_with_retry_after(self, client: TestClient) -> None:
+        response = client.get("/database-restarting")
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert _problem(response)["status"] == 503
+        assert "shutting down" not in response.text
+
+    def test_a_bad_statement_is_still_a_500(self, client: TestClient) -> None:
+        assert client.get("/bad-statement").status_code == 500
