@@ -65,6 +65,7 @@ class OutboxRelay:
         batch_size: int = 500,
         interval: float = 0.5,
         retention: timedelta = timedelta(hours=24),
+        lock_scope: str | None = None,
     ) -> None:
         self.service = service
         self._sessions = sessionmaker
@@ -74,7 +75,9 @@ class OutboxRelay:
         self._interval = interval
         self._retention = retention
         self._wake = asyncio.Event()
-        self._lock_key = zlib.crc32(f"taktline.outbox.{service}".encode())
+        # Advisory locks span the database: key by schema too, so services (or whole stacks
+        # with their own schema prefix) sharing one database do not take turns.
+        self._lock_key = zlib.crc32(f"taktline.outbox.{lock_scope or service}".encode())
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
@@ -84,6 +87,7 @@ class OutboxRelay:
         backoff = self._interval
         rounds = 0
         while True:
+            self._wake.clear()  # before the round: a commit during it wakes the next one
             try:
                 published = await self.publish_pending()
                 backoff = self._interval
@@ -97,7 +101,6 @@ class OutboxRelay:
             except Exception as exc:  # broker or database away: keep the rows, retry later
                 log.warning("outbox relay of %s failed: %s", self.service, exc)
                 backoff = min(backoff * 2, 30.0)
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
             except TimeoutError:

@@ -65,7 +65,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             spec.name, self.sessions, spec.outbox, transport,
             batch_size=settings.relay_batch_size, interval=settings.relay_interval,
-            retention=timedelta(hours=settings.outbox_retention_hours),
+            retention=timedelta(hours=settings.outbox_retention_hours), lock_scope=f"{self.schema}.{spec.name}",
         )
         self.consumer = Consumer(
             service=spec.name, queue=f"{settings.queue_prefix}{spec.name}", transport=transport,

@@ -148,6 +148,13 @@ class Stack:
         prefix = self.run_dir.resolve()
         for kind in TEMP_PATHS:
             (prefix / "temp" / kind).mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                # Started as root, nginx runs its workers as `nobody`; they buffer request
+                # bodies over 16 kB (a big telemetry push) to disk here.
+                import pwd
+
+                nobody = pwd.getpwnam("nobody")
+                os.chown(prefix / "temp" / kind, nobody.pw_uid, nobody.pw_gid)
         conf = prefix / "nginx.conf"
         conf.write_text(render_nginx_conf(self.ports, self.gateway_port, prefix))
         out = self._output("nginx")

@@ -32,6 +32,11 @@ from shared.transport.base import OnMessage, OutboundMessage, PublishError
 
 log = logging.getLogger("taktline.transport.rabbitmq")
 
+# aiormq's connection writes through a queue of 10 frames, and a publish waits for its frames
+# to drain: on a busy event loop a relay round of 500 messages then takes seconds (measured:
+# 8-11 s vs 0.14 s with a deep queue and no per-message drain wait). Process-wide on purpose.
+aiormq.Connection.FRAME_BUFFER_SIZE = 1024
+
 # What a lost or refused broker looks like to a caller (aiormq's and the socket's errors).
 _BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, RuntimeError, TimeoutError)
 _CLOSE_TIMEOUT = 5.0
@@ -252,19 +257,23 @@ class RabbitMQTransport:
             raise PublishError("RabbitMQ transport is not started")
         if not await self.ready():
             raise PublishError("not connected to RabbitMQ (reconnecting)")
-        exchange = self._exchange
         try:
             async with asyncio.timeout(self._publish_timeout):
                 await self._channel.ready()  # restored after a reconnect
+                channel = await self._channel.get_underlay_channel()
                 # Tasks start in list order and aiormq's channel lock is FIFO, so the frames
-                # go out in the order given while all confirms are awaited together.
+                # go out in the order given; wait=False queues them without waiting for each
+                # to reach the socket, and every broker confirm is still awaited.
                 results = await asyncio.gather(
-                    *(exchange.publish(_to_amqp(m), m.routing_key, mandatory=False) for m in messages),
+                    *(channel.basic_publish(m.body, exchange=self.exchange, routing_key=m.routing_key,
+                                            properties=_to_amqp(m).properties, mandatory=False, wait=False)
+                      for m in messages),
                     return_exceptions=True,
                 )
         except TimeoutError as exc:
             raise PublishError(f"no confirm within {self._publish_timeout}s for {len(messages)} messages") from exc
-        failures = [r for r in results if isinstance(r, BaseException)]
+        failures = [r if isinstance(r, BaseException) else RuntimeError(f"broker answered {type(r).__name__}")
+                    for r in results if not isinstance(r, aiormq.spec.Basic.Ack)]
         if failures:
             first = failures[0]
             raise PublishError(

@@ -34,7 +34,10 @@ async def _locked(uow: UnitOfWork) -> bool:
     """PostgreSQL: whether this pass may run (released when the transaction ends)."""
     if uow.session.bind.dialect.name != "postgresql":
         return True
-    got = await uow.session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    # Keyed by schema as well: advisory locks span the database, which several deployments
+    # (schema prefixes) may share.
+    got = await uow.session.execute(text("SELECT pg_try_advisory_xact_lock(:key, hashtext(current_schema()))"),
+                                    {"key": LOCK_KEY})
     return bool(got.scalar())
 
 
