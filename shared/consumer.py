@@ -27,7 +27,7 @@ from shared.events import Envelope, Payload, UnknownEventType
 from shared.inbox import purge_inbox, record_all_once
 from shared.logs import event_id_var
 from shared.metrics import CONSUMER_BATCH, EVENTS_CONSUMED
-from shared.transport.base import InboundMessage, Transport
+from shared.transport.base import InboundMessage, Transport, ack_batch
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("taktline.consumer")
@@ -125,8 +125,7 @@ class Consumer:
             for item in parsed:  # the batch failed: apply one by one so a bad message fails alone
                 await self._apply_single(item)
             return
-        for item in parsed:
-            await item.message.ack()
+        await ack_batch([item.message for item in parsed])
 
     async def _apply_through_outages(self, items: list[_Parsed]) -> None:
         """Apply the batch, retrying in place while the database is away; other errors propagate."""

@@ -49,6 +49,19 @@ class InboundMessage(Protocol):
 OnMessage = Callable[[InboundMessage], Awaitable[None]]
 
 
+async def ack_batch(messages: Sequence[InboundMessage]) -> None:
+    """Acknowledge a batch, in delivery order. A transport whose messages define a static
+    `ack_batch` settles it its own way (RabbitMQ: one multiple-ack per channel)."""
+    if not messages:
+        return
+    batched = getattr(type(messages[0]), "ack_batch", None)
+    if batched is not None and all(type(m) is type(messages[0]) for m in messages):
+        await batched(messages)
+        return
+    for message in messages:
+        await message.ack()
+
+
 class PublishError(RuntimeError):
     """The broker did not confirm (nack, return, timeout or lost connection)."""
 

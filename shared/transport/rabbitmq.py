@@ -100,6 +100,24 @@ class RabbitInbound:
         with _tolerate_lost_channel(self.message_id):
             await self._message.ack()
 
+    @staticmethod
+    async def ack_batch(messages: Sequence[RabbitInbound]) -> None:
+        """One `basic.ack multiple=true` per channel, for the batch's last delivery on it.
+
+        A consumer's batch is a prefix of what its channel delivered (earlier deliveries are
+        settled already), so the multiple-ack covers exactly the batch; one frame instead of
+        one per message."""
+        last: dict[int, RabbitInbound] = {}
+        for message in messages:
+            message._claim()
+            try:
+                last[id(message._message.channel)] = message
+            except aiormq.exceptions.ChannelInvalidStateError:
+                continue  # its channel is gone: the broker redelivers it, the inbox drops it
+        for message in last.values():
+            with _tolerate_lost_channel(message.message_id):
+                await message._message.ack(multiple=True)
+
     async def reject(self, requeue: bool = False) -> None:
         self._claim()
         with _tolerate_lost_channel(self.message_id):

@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 
 from shared.testing.plugin import unique_name, wait_until
-from shared.transport.base import InboundMessage, OutboundMessage, Transport
+from shared.transport.base import InboundMessage, OutboundMessage, Transport, ack_batch
 from shared.transport.memory import MemoryTransport
 
 Make = Callable[..., Awaitable[Transport]]
@@ -145,3 +145,25 @@ class TestLifecycle:
         assert not await transport.ready()
         await transport.close()  # idempotent
         assert not await transport.ready()
+
+
+async def test_a_rabbitmq_batch_ack_settles_exactly_the_batch(rabbitmq_transport_factory: Make) -> None:
+    """One multiple-ack for the batch: what was acked is gone, what was not comes back."""
+    first = await rabbitmq_transport_factory()
+    queue, got = unique_name("q"), []
+
+    async def hold(message: InboundMessage) -> None:
+        got.append(message)
+
+    await first.consume(queue, ["telemetry.*"], hold)
+    await first.publish([outbound("telemetry.k", n) for n in range(100)])
+    await wait_until(lambda: len(got) == 100)
+    await ack_batch(got[:60])
+    await first.close()  # the 40 unacked go back to the queue
+
+    again: list[InboundMessage] = []
+    second = await rabbitmq_transport_factory(exchange=first.exchange, dead_exchange=first.dead_exchange)
+    await second.consume(queue, ["telemetry.*"], recorder(again))
+    await wait_until(lambda: len(again) == 40)
+    await asyncio.sleep(0.3)  # nothing else arrives
+    assert [m.message_id for m in again] == [f"id-{n}" for n in range(60, 100)]
