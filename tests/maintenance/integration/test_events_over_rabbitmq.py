@@ -71,7 +71,8 @@ async def stack(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterat
                 yield Stack(client, publisher, probe)
             await publisher.close()
     finally:
-        for queue in (f"t{tag}.maintenance", f"t{tag}.maintenance.dead"):
+        # The probe is only read with basic.get, so auto_delete never removes it.
+        for queue in (f"t{tag}.maintenance", f"t{tag}.maintenance.dead", f"t{tag}.probe"):
             await channel.queue_delete(queue)
         for name in (settings.exchange, settings.dead_exchange):
             await channel.exchange_delete(name)

@@ -82,7 +82,8 @@ async def stack(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterat
                 yield Stack(client, runtime, settings, collector, probe, broker)
             await collector.close()
     finally:
-        for queue in (f"t{tag}.process", f"t{tag}.process.dead"):
+        # The probe is only read with basic.get, so auto_delete never removes it.
+        for queue in (f"t{tag}.process", f"t{tag}.process.dead", f"t{tag}.probe"):
             await channel.queue_delete(queue)
         for exchange in (settings.exchange, settings.dead_exchange):
             await channel.exchange_delete(exchange)
