@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import database_unavailable
+
 log = logging.getLogger("taktline.errors")
 
 PROBLEM = "application/problem+json"
@@ -89,8 +91,6 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    from shared.db import database_unavailable
-
     if database_unavailable(exc):  # a restart or failover: nothing was applied, try again
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         response = problem(503, "Service Unavailable", "the database is unavailable; retry shortly")

@@ -22,11 +22,6 @@ def make_inbox_table(metadata: MetaData) -> Table:
     )
 
 
-async def record_once(session: AsyncSession, table: Table, message_id: str, type: str) -> bool:
-    """Insert the id; False when it was already there (a redelivery to ignore)."""
-    return message_id in await record_all_once(session, table, [(message_id, type)])
-
-
 async def record_all_once(session: AsyncSession, table: Table, messages: Sequence[tuple[str, str]]) -> set[str]:
     """Insert the (id, type) pairs in one statement; returns the ids that were not there yet."""
     if not messages:

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -146,15 +147,13 @@ class Stack:
 
     async def _start_nginx(self) -> None:
         prefix = self.run_dir.resolve()
+        # Started as root, nginx runs its workers as `nobody`; they buffer request bodies over
+        # 16 kB (a big telemetry push) to disk here.
+        owner = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
         for kind in TEMP_PATHS:
             (prefix / "temp" / kind).mkdir(parents=True, exist_ok=True)
-            if os.geteuid() == 0:
-                # Started as root, nginx runs its workers as `nobody`; they buffer request
-                # bodies over 16 kB (a big telemetry push) to disk here.
-                import pwd
-
-                nobody = pwd.getpwnam("nobody")
-                os.chown(prefix / "temp" / kind, nobody.pw_uid, nobody.pw_gid)
+            if owner is not None:
+                os.chown(prefix / "temp" / kind, owner.pw_uid, owner.pw_gid)
         conf = prefix / "nginx.conf"
         conf.write_text(render_nginx_conf(self.ports, self.gateway_port, prefix))
         out = self._output("nginx")

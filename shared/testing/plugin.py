@@ -42,6 +42,24 @@ async def wait_until(condition: Callable[[], bool], within: float = 10.0, interv
             await asyncio.sleep(interval)
 
 
+def skip_unless_ci(reason: str) -> None:
+    """Skip on a user's machine that lacks a tool or service; under CI (`CI=true`) everything
+    must run, so the same reason fails the test instead."""
+    if os.environ.get("CI", "").lower() in ("1", "true"):
+        pytest.fail(f"CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+async def run_command(*args: str, within: float = 120) -> str:
+    """Run a command (rabbitmqctl, pg_ctlcluster, …); its output, or AssertionError with it."""
+    process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(process.communicate(), within)
+    text = out.decode(errors="replace")
+    assert process.returncode == 0, f"{' '.join(args)} failed (exit {process.returncode}): {text}"
+    return text
+
+
 def _require(url: str | None, reason: str) -> str:
     if url is not None:
         return url

@@ -6,10 +6,9 @@ they fail instead, so a CI run can never pass without having replayed the record
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
+from shared.testing.plugin import skip_unless_ci
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "mtconnect"
@@ -19,9 +18,7 @@ def fixture(relative: str) -> Path:
     path = FIXTURES / relative
     if not path.is_file():
         reason = f"MTConnect recording {path} is not there (the ../shared folder beside the checkout)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_unless_ci(reason)
     return path
 
 

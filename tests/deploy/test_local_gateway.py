@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.testing.plugin import skip_unless_ci
 from tests.deploy.test_routes import nginx_table
 from tests.system.conftest import launcher
 
@@ -32,7 +33,7 @@ def test_a_changed_upstream_block_is_an_error(tmp_path: Path) -> None:
 def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
     nginx = launcher.find_nginx()
     if nginx is None:
-        pytest.skip("nginx is not installed")
+        skip_unless_ci("nginx is not installed (apt-get install nginx-light)")
     for kind in launcher.TEMP_PATHS:
         (tmp_path / "temp" / kind).mkdir(parents=True)
     conf = tmp_path / "nginx.conf"

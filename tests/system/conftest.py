@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from shared.db import make_engine
 from shared.settings import SERVICES
+from shared.testing.plugin import skip_unless_ci
 from tests.process.conftest import SECRET, wait_for
 
 LAUNCHER = Path(__file__).resolve().parents[2] / "deploy" / "local" / "run_services.py"
@@ -51,13 +52,6 @@ def free_port() -> int:
 
 def token(role: str) -> str:
     return jwt.encode({"sub": f"{role}-user", "roles": [role], "exp": 4_000_000_000}, SECRET, algorithm="HS256")
-
-
-def required(reason: str) -> None:
-    """Skip for a user's machine without the tool; under CI the test must run, so fail."""
-    if os.environ.get("CI", "").lower() in ("1", "true"):
-        pytest.fail(f"CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 class Gateway:
@@ -100,7 +94,7 @@ StackFactory = Callable[..., Awaitable[Any]]
 def nginx() -> str:
     found = launcher.find_nginx()
     if found is None:
-        required("nginx is not installed (apt-get install nginx-light); the gateway tests need it")
+        skip_unless_ci("nginx is not installed (apt-get install nginx-light); the gateway tests need it")
     return found  # type: ignore[no-any-return]
 
 

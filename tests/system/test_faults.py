@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,8 +27,9 @@ from sqlalchemy import text
 
 from shared.db import make_engine
 from shared.settings import SERVICES
+from shared.testing.plugin import run_command, skip_unless_ci
 from tests.process.conftest import wait_for
-from tests.system.conftest import Gateway, StackFactory, required, token
+from tests.system.conftest import Gateway, StackFactory, token
 
 MACHINES = 4
 PARTS_PER_MACHINE = 2_500
@@ -49,18 +49,12 @@ def infra_control(postgres_url: str, amqp_url: str) -> dict[str, list[str]]:
     clusters = sorted(os.listdir("/etc/postgresql")) if Path("/etc/postgresql").is_dir() else []
     missing = [tool for tool in ("pg_ctlcluster", "rabbitmqctl") if shutil.which(tool) is None]
     if missing or not clusters or os.geteuid() != 0 or not (_local(postgres_url) and _local(amqp_url)):
-        required("the fault test restarts the local PostgreSQL cluster and RabbitMQ node: it needs root, "
+        skip_unless_ci("the fault test restarts the local PostgreSQL cluster and RabbitMQ node: it needs root, "
                  f"pg_ctlcluster and rabbitmqctl and local URLs (missing: {missing or 'root/local services'})")
     pg = ["pg_ctlcluster", "--skip-systemctl-redirect", clusters[-1], "main"]
     return {"pg_restart": [*pg, "restart", "-m", "fast"], "pg_start": [*pg, "start"],
             "mq_stop": ["rabbitmqctl", "stop_app"], "mq_start": ["rabbitmqctl", "start_app"],
             "mq_wait": ["rabbitmqctl", "await_startup", "--timeout", "60"]}
-
-
-async def run(command: list[str]) -> None:
-    process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, f"{' '.join(command)}: {out.decode(errors='replace')}"
 
 
 class Machine:
@@ -128,11 +122,11 @@ async def test_faults_lose_nothing_and_apply_nothing_twice(
 
         async def inject() -> None:
             await reached(0.15)
-            await run(infra_control["mq_stop"])
+            await run_command(*infra_control["mq_stop"])
             faults.append(f"rabbitmq stopped at {progress():.0%}")
             await asyncio.sleep(3)
-            await run(infra_control["mq_start"])
-            await run(infra_control["mq_wait"])
+            await run_command(*infra_control["mq_start"])
+            await run_command(*infra_control["mq_wait"])
             await reached(0.35)
             nonlocal broker
             broker = await aio_pika.connect(amqp_url)
@@ -146,7 +140,7 @@ async def test_faults_lose_nothing_and_apply_nothing_twice(
             await asyncio.sleep(1)
             await stack.serve("maintenance", stack.ports["maintenance"])
             await reached(0.7)
-            await run(infra_control["pg_restart"])
+            await run_command(*infra_control["pg_restart"])
             faults.append(f"postgresql restarted at {progress():.0%}")
 
         pusher = httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": f"Bearer {token('machine')}"},
@@ -222,6 +216,6 @@ async def test_faults_lose_nothing_and_apply_nothing_twice(
             await broker.close()
         # Leave the machine as we found it, whatever failed above.
         with contextlib.suppress(Exception):
-            await run(infra_control["mq_start"])
+            await run_command(*infra_control["mq_start"])
         with contextlib.suppress(Exception):
-            await run(infra_control["pg_start"])
+            await run_command(*infra_control["pg_start"])

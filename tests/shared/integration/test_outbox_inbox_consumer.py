@@ -214,17 +214,17 @@ class TestOutboxRelay:
 
 
 class TestInbox:
-    async def test_record_once_and_purge_of_old_ids(self, db: Db) -> None:
+    async def test_record_all_once_and_purge_of_old_ids(self, db: Db) -> None:
         from datetime import timedelta
 
         from shared.db import utcnow
-        from shared.inbox import purge_inbox, record_once
+        from shared.inbox import purge_inbox, record_all_once
 
         async with db.sessions() as session, session.begin():
-            assert await record_once(session, inbox, "m-1", "x") is True
-            assert await record_once(session, inbox, "m-1", "x") is False
+            assert await record_all_once(session, inbox, [("m-1", "x")]) == {"m-1"}
+            assert await record_all_once(session, inbox, [("m-1", "x"), ("m-3", "x"), ("m-3", "x")]) == {"m-3"}
             await session.execute(inbox.update().values(received_at=utcnow() - timedelta(days=8)))
-            assert await record_once(session, inbox, "m-2", "x") is True
+            assert await record_all_once(session, inbox, [("m-2", "x")]) == {"m-2"}
             await purge_inbox(session, inbox, timedelta(days=7))
         async with db.sessions() as session:
             assert (await session.scalars(select(inbox.c.message_id))).all() == ["m-2"]

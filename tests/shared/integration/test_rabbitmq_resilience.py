@@ -21,19 +21,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.testing.plugin import RabbitMQFactory, unique_name, wait_until
+from shared.testing.plugin import RabbitMQFactory, run_command, skip_unless_ci, unique_name, wait_until
 from shared.transport.base import InboundMessage, OutboundMessage, PublishError, Transport
 
 pytestmark = pytest.mark.integration
 
 
 async def rabbitmqctl(*args: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(process.communicate(), 60)
-    if process.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {err.decode()}")
+    await run_command("rabbitmqctl", *args, within=60)
 
 
 async def port_answers(host: str, port: int) -> bool:
@@ -60,7 +55,7 @@ def local_broker(amqp_url: str) -> tuple[str, int]:
     parts = urlsplit(amqp_url)
     host = parts.hostname or "127.0.0.1"
     if host not in ("127.0.0.1", "localhost", "::1") or shutil.which("rabbitmqctl") is None:
-        pytest.skip("needs a local broker controllable with rabbitmqctl")
+        skip_unless_ci("needs a local broker controllable with rabbitmqctl")
     return host, parts.port or 5672
 
 
