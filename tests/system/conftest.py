@@ -7,7 +7,6 @@ afterwards. `Gateway` is an HTTP client for it that asserts status codes.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import socket
@@ -18,16 +17,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import aio_pika
 import httpx
 import jwt
 import pytest
-from sqlalchemy import text
 
-from shared.db import make_engine
 from shared.settings import SERVICES
 from shared.testing.plugin import skip_unless_ci
 from tests.process.conftest import SECRET, wait_for
+from tests.topology import remove_test_objects
 
 LAUNCHER = Path(__file__).resolve().parents[2] / "deploy" / "local" / "run_services.py"
 
@@ -131,20 +128,9 @@ async def stack_factory(nginx: str, postgres_url: str, amqp_url: str, tmp_path: 
                     assert code in (0, -15), f"{name}: exit {code}\n{stack.log_tail(name)}"
                     assert "Application shutdown complete" in stack.log_tail(name, 100_000), stack.log_tail(name)
         finally:
-            with contextlib.suppress(Exception):  # the broker may be what the test broke
-                connection = await aio_pika.connect(amqp_url)
-                channel = await connection.channel()
-                for service in SERVICES:
-                    for queue in (f"g{tag}.{service}", f"g{tag}.{service}.dead"):
-                        await channel.queue_delete(queue)
-                for name in (exchange, dead_exchange):
-                    await channel.exchange_delete(name)
-                await connection.close()
-            engine = make_engine(postgres_url)
-            async with engine.begin() as conn:
-                for service in SERVICES:
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "g{tag}_{service}" CASCADE'))
-            await engine.dispose()
+            await remove_test_objects(
+                amqp_url, postgres_url, queues=[f"g{tag}.{s}{dead}" for s in SERVICES for dead in ("", ".dead")],
+                exchanges=(exchange, dead_exchange), schemas=[f"g{tag}_{s}" for s in SERVICES])
 
 
 @pytest.fixture

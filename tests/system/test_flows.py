@@ -14,18 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
-from sqlalchemy import text
 
 from services import embedded, registry
 from services.maintenance.usecases import scheduler
-from shared.db import make_engine, utcnow
+from shared.db import utcnow
 from shared.events import AlarmRaised, Envelope, PartCompleted, Payload
 from shared.settings import Settings
 from shared.transport.base import OutboundMessage
 from tests.process.conftest import SECRET, wait_for
+from tests.topology import remove_test_objects
 
 
 @dataclass
@@ -77,19 +76,10 @@ async def system(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncItera
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
                 yield System(client, app)
     finally:
-        connection = await aio_pika.connect(amqp_url)
-        channel = await connection.channel()
-        for service in registry.available():
-            for queue in (f"y{tag}.{service}", f"y{tag}.{service}.dead"):
-                await channel.queue_delete(queue)
-        for exchange in (settings.exchange, settings.dead_exchange):
-            await channel.exchange_delete(exchange)
-        await connection.close()
-        engine = make_engine(postgres_url)
-        async with engine.begin() as conn:
-            for service in registry.available():
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "y{tag}_{service}" CASCADE'))
-        await engine.dispose()
+        services = registry.available()
+        await remove_test_objects(
+            amqp_url, postgres_url, queues=[f"y{tag}.{s}{dead}" for s in services for dead in ("", ".dead")],
+            exchanges=(settings.exchange, settings.dead_exchange), schemas=[f"y{tag}_{s}" for s in services])
 
 
 async def test_parts_move_run_time_items_across_services(system: System) -> None:

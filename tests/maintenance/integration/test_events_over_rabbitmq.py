@@ -13,16 +13,15 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
-from sqlalchemy import text
 
 from services.maintenance.app import spec
 from services.transports import rabbitmq
-from shared.db import make_engine
 from shared.events import AlarmRaised, Envelope, MachineUpserted, PartRecorded, Payload, ProcessUpserted
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
 from shared.transport.base import OutboundMessage, Transport
 from tests.process.conftest import SECRET, wait_for
+from tests.topology import remove_test_objects
 
 T0 = 1_790_000_000.0
 
@@ -71,16 +70,12 @@ async def stack(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterat
                 yield Stack(client, publisher, probe)
             await publisher.close()
     finally:
-        # The probe is only read with basic.get, so auto_delete never removes it.
-        for queue in (f"t{tag}.maintenance", f"t{tag}.maintenance.dead", f"t{tag}.probe"):
-            await channel.queue_delete(queue)
-        for name in (settings.exchange, settings.dead_exchange):
-            await channel.exchange_delete(name)
         await broker.close()
-        engine = make_engine(postgres_url)
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "t{tag}_maintenance" CASCADE'))
-        await engine.dispose()
+        # The probe is only read with basic.get, so auto_delete never removes it.
+        await remove_test_objects(amqp_url, postgres_url,
+                                  queues=(f"t{tag}.maintenance", f"t{tag}.maintenance.dead", f"t{tag}.probe"),
+                                  exchanges=(settings.exchange, settings.dead_exchange),
+                                  schemas=[f"t{tag}_maintenance"])
 
 
 async def test_start_requests_a_sync_over_the_broker(stack: Stack) -> None:

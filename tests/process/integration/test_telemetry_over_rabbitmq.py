@@ -16,17 +16,18 @@ from pathlib import Path
 import aio_pika
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from services.process.app import spec
 from services.process.models import Part
 from services.transports import rabbitmq
-from shared.db import from_unix, make_engine
+from shared.db import from_unix
 from shared.events import Envelope, PartCompleted, ProgramLoaded
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
 from shared.transport.base import OutboundMessage, Transport
 from tests.process.conftest import SECRET, wait_for
+from tests.topology import remove_test_objects
 
 T0 = 1_790_000_000.0
 
@@ -82,16 +83,11 @@ async def stack(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterat
                 yield Stack(client, runtime, settings, collector, probe, broker)
             await collector.close()
     finally:
-        # The probe is only read with basic.get, so auto_delete never removes it.
-        for queue in (f"t{tag}.process", f"t{tag}.process.dead", f"t{tag}.probe"):
-            await channel.queue_delete(queue)
-        for exchange in (settings.exchange, settings.dead_exchange):
-            await channel.exchange_delete(exchange)
         await broker.close()
-        engine = make_engine(postgres_url)
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "t{tag}_process" CASCADE'))
-        await engine.dispose()
+        # The probe is only read with basic.get, so auto_delete never removes it.
+        await remove_test_objects(amqp_url, postgres_url,
+                                  queues=(f"t{tag}.process", f"t{tag}.process.dead", f"t{tag}.probe"),
+                                  exchanges=(settings.exchange, settings.dead_exchange), schemas=[f"t{tag}_process"])
 
 
 async def drain(queue: aio_pika.abc.AbstractQueue) -> list[Envelope]:
