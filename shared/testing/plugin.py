@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -48,6 +49,11 @@ def skip_unless_ci(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true"):
         pytest.fail(f"CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def is_local(url: str) -> bool:
+    """Whether the URL's service runs on this machine (so a test may stop and start it)."""
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 async def run_command(*args: str, within: float = 120) -> str:

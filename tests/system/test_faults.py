@@ -18,7 +18,6 @@ import os
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aio_pika
 import httpx
@@ -27,7 +26,7 @@ from sqlalchemy import text
 
 from shared.db import make_engine
 from shared.settings import SERVICES
-from shared.testing.plugin import run_command, skip_unless_ci
+from shared.testing.plugin import is_local, run_command, skip_unless_ci
 from tests.process.conftest import wait_for
 from tests.system.conftest import Gateway, StackFactory, token
 
@@ -39,16 +38,12 @@ MINUTES_PER_CYCLE = (0.5, 0.75, 1.25, 2.0)  # exact in binary, so the sums are e
 POISON = b'{"id": "not an envelope", "payload": '
 
 
-def _local(url: str) -> bool:
-    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
-
-
 @pytest.fixture
 def infra_control(postgres_url: str, amqp_url: str) -> dict[str, list[str]]:
     """The commands that stop and start this machine's PostgreSQL and RabbitMQ."""
     clusters = sorted(os.listdir("/etc/postgresql")) if Path("/etc/postgresql").is_dir() else []
     missing = [tool for tool in ("pg_ctlcluster", "rabbitmqctl") if shutil.which(tool) is None]
-    if missing or not clusters or os.geteuid() != 0 or not (_local(postgres_url) and _local(amqp_url)):
+    if missing or not clusters or os.geteuid() != 0 or not (is_local(postgres_url) and is_local(amqp_url)):
         skip_unless_ci("the fault test restarts the local PostgreSQL cluster and RabbitMQ node: it needs root, "
                  f"pg_ctlcluster and rabbitmqctl and local URLs (missing: {missing or 'root/local services'})")
     pg = ["pg_ctlcluster", "--skip-systemctl-redirect", clusters[-1], "main"]

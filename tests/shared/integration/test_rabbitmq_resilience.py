@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.testing.plugin import RabbitMQFactory, run_command, skip_unless_ci, unique_name, wait_until
+from shared.testing.plugin import RabbitMQFactory, is_local, run_command, skip_unless_ci, unique_name, wait_until
 from shared.transport.base import InboundMessage, OutboundMessage, PublishError, Transport
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ async def until_port(host: str, port: int, *, open_: bool, within: float = 30.0)
 def local_broker(amqp_url: str) -> tuple[str, int]:
     parts = urlsplit(amqp_url)
     host = parts.hostname or "127.0.0.1"
-    if host not in ("127.0.0.1", "localhost", "::1") or shutil.which("rabbitmqctl") is None:
+    if not is_local(amqp_url) or shutil.which("rabbitmqctl") is None:
         skip_unless_ci("needs a local broker controllable with rabbitmqctl")
     return host, parts.port or 5672
 
