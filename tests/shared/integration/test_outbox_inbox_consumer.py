@@ -7,6 +7,7 @@ in-memory transport, so each mechanism is exercised against both real databases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -182,7 +183,11 @@ class TestOutboxRelay:
                 await uow.commit()
             await eventually(lambda: bool(transport.sent))
         finally:
+            # Wait for it: a relay cancelled mid-transaction while the fixture disposes the
+            # engine left event-loop teardown waiting forever (seen in CI).
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T7"]
 
 
