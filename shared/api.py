@@ -14,7 +14,13 @@ from shared.db import utcnow
 from shared.schemas import INT32_MAX, INT32_MIN, UNIX_MAX
 from shared.uow import UnitOfWork
 
-NowDep = Annotated[datetime, Depends(utcnow)]
+
+async def now() -> datetime:
+    """The request's clock (async: a sync dependency would cost a hop to a thread)."""
+    return utcnow()
+
+
+NowDep = Annotated[datetime, Depends(now)]
 IdFilter = Annotated[int | None, Query(ge=INT32_MIN, le=INT32_MAX)]
 UnixTime = Annotated[float | None, Query(ge=0, le=UNIX_MAX, allow_inf_nan=False)]
 

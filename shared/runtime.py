@@ -31,6 +31,7 @@ from shared.errors import install_error_handlers
 from shared.migrations import upgrade
 from shared.observability import RequestContextMiddleware, health_router
 from shared.outbox import OutboxRelay
+from shared.read_cache import ReadCache
 from shared.settings import Settings
 from shared.transport.base import Transport
 from shared.uow import UnitOfWork
@@ -62,6 +63,7 @@ class ServiceRuntime:
         self.schema = settings.schema_for(spec.name)
         self.engine = make_engine(settings.database_url_for(spec.name), schema=self.schema)
         self.sessions = make_sessionmaker(self.engine)
+        self.read_cache = ReadCache(int(settings.read_cache_mb * 2**20)) if settings.read_cache_mb else None
         self.relay = OutboxRelay(
             spec.name, self.sessions, spec.outbox, transport,
             batch_size=settings.relay_batch_size, interval=settings.relay_interval,

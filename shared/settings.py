@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # HTTP.
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP server binds.")
+    read_cache_mb: float = Field(
+        default=64, ge=0, description="Memory (MiB) per service for cached read responses; 0 turns the cache off.")
 
     # Auth.
     auth_secret: SecretStr | None = Field(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.db import JSONType, UTCDateTime, make_metadata, utcnow
 from shared.inbox import make_inbox_table
 from shared.outbox import make_outbox_table
+from shared.read_revision import make_read_revision_table
 
 # The range of an INTEGER column (PostgreSQL int4): ids and numbers from clients outside it are
 # invalid input, and must not reach the driver (which would fail with a server error).
@@ -22,6 +23,7 @@ class Base(DeclarativeBase):
 
 outbox = make_outbox_table(Base.metadata)
 inbox = make_inbox_table(Base.metadata)
+read_revision = make_read_revision_table(Base.metadata)
 
 
 class Machine(Base):

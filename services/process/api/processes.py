@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
-from pydantic_core import to_json
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.process.api.deps import NowDep, SessionDep, UnixTime, UowDep
 from services.process.schemas import (
@@ -23,26 +22,35 @@ from services.process.schemas import (
 from services.process.usecases import changeovers, history, processes
 from shared.auth import Editor, Operator, Reader
 from shared.errors import problem_responses
+from shared.read_cache import ReadCache, cached_json
 
 router = APIRouter(prefix="/api/processes", tags=["processes"])
 Flag = Annotated[int, Query(ge=0, le=1)]
 
 
-def _json(content: Any) -> Response:
-    """The bytes FastAPI would send for a response model dumped with exclude_unset (same
-    serializer), from plain data already in the model's shape: the two reads below skip building
-    and validating a model per object (tests/process/api/test_read_path.py holds them to it)."""
-    return Response(to_json(content, inf_nan_mode="null"), media_type="application/json")
+# The two reads below answer plain data in the response model's shape, serialised as FastAPI
+# would (tests/process/api/test_read_path.py holds them to it), from the read cache unless
+# `efficiency` makes the body depend on the clock (shared/read_cache.py).
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the ETag in If-None-Match is still current"}}
+
+
+def _cache(request: Request) -> ReadCache | None:
+    return request.app.state.runtimes["process"].read_cache
 
 
 @router.get("/", response_model=dict[str, ProcessRead], response_model_exclude_unset=True,
-            responses=problem_responses(400, 401, 403))
+            responses={**NOT_MODIFIED, **problem_responses(400, 401, 403)})
 async def list_processes(
-    _: Reader, session: SessionDep, now: NowDep, programs: Flag = 0, tools: Flag = 0, efficiency: Flag = 0
+    request: Request, _: Reader, session: SessionDep, now: NowDep,
+    programs: Flag = 0, tools: Flag = 0, efficiency: Flag = 0,
 ) -> Response:
-    return _json(await processes.list_processes(
-        session, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency), now=now
-    ))
+    async def build() -> Any:
+        return await processes.list_processes(
+            session, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency), now=now)
+
+    return await cached_json(request, session, None if efficiency else _cache(request),
+                             ("list", programs, tools), build)
 
 
 @router.get("/variables", responses=problem_responses(401, 403))
@@ -63,8 +71,9 @@ async def create_process(_: Editor, uow: UowDep, body: ProcessCreate) -> Process
 
 
 @router.get("/{process_id}", response_model=ProcessRead, response_model_exclude_unset=True,
-            responses=problem_responses(400, 401, 403, 404))
+            responses={**NOT_MODIFIED, **problem_responses(400, 401, 403, 404)})
 async def get_process(
+    request: Request,
     _: Reader,
     session: SessionDep,
     now: NowDep,
@@ -73,9 +82,13 @@ async def get_process(
     tools: Flag = 0,
     efficiency: Flag = 0,
 ) -> Response:
-    return _json(await processes.get_process(
-        session, process_id, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency), now=now
-    ))
+    async def build() -> Any:
+        return await processes.get_process(
+            session, process_id, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency),
+            now=now)
+
+    return await cached_json(request, session, None if efficiency else _cache(request),
+                             ("detail", process_id, programs, tools), build)
 
 
 @router.patch("/{process_id}", response_model_exclude_unset=True, responses=problem_responses(400, 401, 403, 404))

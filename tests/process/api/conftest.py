@@ -48,7 +48,9 @@ async def _empty(runtime: ServiceRuntime) -> None:
         sequences = (await conn.execute(text(
             "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = :schema"
         ), {"schema": schema})).scalars().all()
-        statements = [f'DELETE FROM "{schema}"."{t.name}";' for t in reversed(runtime.spec.metadata.sorted_tables)]
+        # The read revision's row stays (a fresh migration has it; the deletes bump it).
+        statements = [f'DELETE FROM "{schema}"."{t.name}";' for t in reversed(runtime.spec.metadata.sorted_tables)
+                      if t.name != "read_revision"]
         statements += [f'ALTER SEQUENCE "{schema}"."{name}" RESTART;' for name in sequences]
         await conn.exec_driver_sql(f"DO $$ BEGIN {' '.join(statements)} END $$")
 

@@ -15,7 +15,7 @@ import httpx
 
 from services.process.usecases import machines as machine_usecases
 from services.process.usecases import telemetry
-from shared.db import utcnow
+from shared.api import now
 from shared.events import InterlockChanged, PartCompleted, Payload, ProgramLoaded, ToolChanged, VariablesChanged
 
 # A fixed point in time most tests build on: Monday 2024-06-03 12:00 UTC.
@@ -69,11 +69,11 @@ async def interlock(api: Any, machine_id: int, blocked: bool, item_ids: list[int
 def clock(api: Any, at: float) -> Iterator[None]:
     """Make the routes' `now` the given UNIX time."""
     app = api.client._transport.app
-    app.dependency_overrides[utcnow] = lambda: datetime.fromtimestamp(at, UTC)
+    app.dependency_overrides[now] = lambda: datetime.fromtimestamp(at, UTC)
     try:
         yield
     finally:
-        app.dependency_overrides.pop(utcnow, None)
+        app.dependency_overrides.pop(now, None)
 
 
 def assert_problem(response: httpx.Response, status: int, *mentions: str) -> dict[str, Any]:

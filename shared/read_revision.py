@@ -1,0 +1,90 @@
+"""A service's read revision: one counter row, moved by database triggers in the same transaction
+as any change to the tables a cached read depends on (shared/read_cache.py keys bodies by it).
+
+Triggers, not application code, so every writer counts: the ORM, Core statements, another
+replica, a shop engineer's `psql`. On PostgreSQL they are deferred constraint triggers that bump
+once per transaction at commit: the counter row is locked only for the instant before commit, so
+it adds no lock-order deadlocks to transactions that also lock machine or process rows. SQLite
+has one writer at a time, so plain row triggers do.
+
+Readers take the revision *before* the data (shared/read_cache.py): a body read afterwards is at
+least as new as its key, so a later request sees a newer revision and reads again, never an old
+body under a new key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+TABLE = "read_revision"
+FUNCTION = "taktline_bump_read_revision"
+
+
+def make_read_revision_table(metadata: MetaData) -> Table:
+    # `epoch` changes when the row is created again (a restored or recreated database), so an ETag
+    # from before can never match a revision number that happens to repeat.
+    return Table(
+        TABLE,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("epoch", String(32), nullable=False),
+        Column("n", BigInteger, nullable=False),
+    )
+
+
+# table -> the columns whose change counts (None: every change, inserts and deletes too).
+Watched = Mapping[str, Sequence[str] | None]
+
+
+def trigger_statements(dialect: str, watched: Watched) -> list[str]:
+    """DDL creating the counter row and the triggers (for a migration's `upgrade`)."""
+    statements = [f"INSERT INTO {TABLE} (id, epoch, n) VALUES (1, '{uuid.uuid4().hex}', 0)"]
+    if dialect == "postgresql":
+        statements.append(f"""
+            CREATE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('taktline.read_revision_bumped', true) IS DISTINCT FROM 'on' THEN
+                    UPDATE {TABLE} SET n = n + 1 WHERE id = 1;
+                    PERFORM set_config('taktline.read_revision_bumped', 'on', true);
+                END IF;
+                RETURN NULL;
+            END $$""")
+        for table, columns in watched.items():
+            if columns:
+                changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns)
+                statements.append(
+                    f"CREATE CONSTRAINT TRIGGER trg_{table}_read_revision AFTER UPDATE ON {table} "
+                    f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION {FUNCTION}()")
+            else:
+                statements.append(
+                    f"CREATE CONSTRAINT TRIGGER trg_{table}_read_revision AFTER INSERT OR UPDATE OR DELETE "
+                    f"ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()")
+        return statements
+    bump = f"BEGIN UPDATE {TABLE} SET n = n + 1 WHERE id = 1; END"
+    for table, columns in watched.items():
+        if columns:
+            statements.append(f"CREATE TRIGGER trg_{table}_read_revision AFTER UPDATE OF {', '.join(columns)} "
+                              f"ON {table} {bump}")
+        else:
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                statements.append(f"CREATE TRIGGER trg_{table}_read_revision_{event.lower()} AFTER {event} "
+                                  f"ON {table} {bump}")
+    return statements
+
+
+def drop_statements(dialect: str, watched: Watched) -> list[str]:
+    """DDL undoing trigger_statements (for a migration's `downgrade`)."""
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER trg_{t}_read_revision ON {t}" for t in watched] + [f"DROP FUNCTION {FUNCTION}()"]
+    return [f"DROP TRIGGER trg_{t}_read_revision{suffix}" for t, columns in watched.items()
+            for suffix in ([""] if columns else ["_insert", "_update", "_delete"])]
+
+
+async def current(session: AsyncSession) -> str | None:
+    """The revision as an opaque string (epoch and counter), or None without the row."""
+    row = (await session.execute(text(f"SELECT epoch, n FROM {TABLE} WHERE id = 1"))).first()
+    return None if row is None else f"{row[0]}.{row[1]}"
