@@ -23,6 +23,8 @@ EVERYONE = ROLES
 EDITORS = ("admin", "planner")
 OPERATORS = ("admin", "planner", "shop")
 MACHINES = ("admin", "machine")
+SEEN_MAX = 4096
+SEEN_FOR = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class Authenticator:
         self._secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
         self._jwks = jwt.PyJWKClient(settings.auth_jwks_url, cache_keys=True, lifespan=300,
                                      timeout=5) if settings.auth_jwks_url else None
+        self._seen: dict[str, tuple[Principal, float]] = {}
         if not self._secret and not self._jwks:
             raise ValueError("set TAKTLINE_AUTH_SECRET or TAKTLINE_AUTH_JWKS_URL")
 
@@ -55,7 +58,30 @@ class Authenticator:
         except jwt.PyJWTError:
             return False
 
+    def verified(self, token: str) -> Principal | None:
+        """`verify` without blocking: None when that would need the JWKS endpoint and the token
+        has not been seen yet."""
+        hit = self._seen.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        if self.may_fetch_keys(token):
+            return None
+        return self.verify(token)
+
     def verify(self, token: str) -> Principal:
+        # A token checked before and not expired is not decoded again: a dashboard sends the
+        # same one with every request. Bounded in size and kept at most SEEN_FOR seconds.
+        now = time.time()
+        hit = self._seen.get(token)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        principal, expires = self._verify(token)
+        if len(self._seen) >= SEEN_MAX:
+            self._seen.pop(next(iter(self._seen)))
+        self._seen[token] = (principal, min(expires, now + SEEN_FOR))
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             if self._jwks is not None and jwt.get_unverified_header(token).get("alg") != "HS256":
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
@@ -73,7 +99,7 @@ class Authenticator:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise AuthError("the roles claim must be a list of strings")
-        return Principal(subject=str(claims["sub"]), roles=frozenset(roles))
+        return Principal(subject=str(claims["sub"]), roles=frozenset(roles)), float(claims["exp"])
 
     def mint(self, subject: str, roles: list[str], ttl: int | None = None) -> str:
         if not self._secret:
@@ -99,11 +125,12 @@ async def _principal(
     authenticator: Authenticator = request.app.state.authenticator
     token = credentials.credentials
     try:
-        if authenticator.may_fetch_keys(token):
+        principal = authenticator.verified(token)
+        if principal is None:
             # A JWKS fetch blocks: in a thread. HS256 is a few microseconds of CPU, cheaper on the
             # loop than the hop to a thread and back.
-            return await run_in_threadpool(authenticator.verify, token)
-        return authenticator.verify(token)
+            principal = await run_in_threadpool(authenticator.verify, token)
+        return principal
     except AuthError as exc:
         raise HTTPException(401, f"invalid token: {exc}",
                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc

@@ -14,11 +14,16 @@ body under a new key.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import aiosqlite
+import asyncpg
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 TABLE = "read_revision"
 FUNCTION = "taktline_bump_read_revision"
@@ -84,7 +89,78 @@ def drop_statements(dialect: str, watched: Watched) -> list[str]:
             for suffix in ([""] if columns else ["_insert", "_update", "_delete"])]
 
 
+QUERY = f"SELECT epoch, n FROM {TABLE} WHERE id = 1"
+
+
+def _as_revision(row: Any) -> str | None:
+    return None if row is None else f"{row[0]}.{row[1]}"
+
+
 async def current(session: AsyncSession) -> str | None:
     """The revision as an opaque string (epoch and counter), or None without the row."""
-    row = (await session.execute(text(f"SELECT epoch, n FROM {TABLE} WHERE id = 1"))).first()
-    return None if row is None else f"{row[0]}.{row[1]}"
+    return _as_revision((await session.execute(text(QUERY))).first())
+
+
+class RevisionReader:
+    """The current revision for many concurrent requests, one query at a time on its own
+    connection (no pool checkout, ping or transaction per request).
+
+    Every caller gets the answer of a query that *began after it asked*, so it sees every commit
+    that preceded its request (a client's own write, another replica's); callers who ask while a
+    query runs share the next one. Under load that is a query per round trip, not per request.
+    """
+
+    def __init__(self, engine: AsyncEngine, schema: str | None) -> None:
+        self._url = engine.url
+        self._schema = schema
+        self._postgres = engine.dialect.name == "postgresql"
+        self._conn: Any = None
+        self._next: asyncio.Future[str | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def get(self) -> str | None:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            if self._task is None or self._task.done():
+                self._task = asyncio.create_task(self._run(), name="read-revision")
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            future, self._next = self._next, None
+            try:
+                value = await self._query()
+            except Exception as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: its callers may all have gone
+                await self._drop()
+            else:
+                future.set_result(value)
+
+    async def _query(self) -> str | None:
+        if self._conn is None:
+            self._conn = await self._connect()
+        if self._postgres:
+            return _as_revision(await self._conn.fetchrow(QUERY))
+        async with self._conn.execute(QUERY) as cursor:
+            return _as_revision(await cursor.fetchone())
+
+    async def _connect(self) -> Any:
+        if self._postgres:
+            dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+            settings = {"search_path": self._schema} if self._schema else None
+            return await asyncpg.connect(dsn, server_settings=settings, timeout=10)
+        # Autocommit: each read sees the newest commit (WAL).
+        return await aiosqlite.connect(self._url.database or ":memory:", isolation_level=None, timeout=30)
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 2)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+        await self._drop()

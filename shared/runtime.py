@@ -31,7 +31,8 @@ from shared.errors import install_error_handlers
 from shared.migrations import upgrade
 from shared.observability import RequestContextMiddleware, health_router
 from shared.outbox import OutboxRelay
-from shared.read_cache import ReadCache
+from shared.read_cache import CachedReads, CachedReadsMiddleware, ReadCache, ReadKey
+from shared.read_revision import RevisionReader
 from shared.settings import Settings
 from shared.transport.base import Transport
 from shared.uow import UnitOfWork
@@ -52,6 +53,9 @@ class ServiceSpec:
     subscriptions: Mapping[str, Handler] = field(default_factory=dict)
     on_start: Sequence[Hook] = ()
     background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    # GETs answered from the read cache (shared/read_cache.py; needs the read_revision table).
+    read_key: ReadKey | None = None
+    read_roles: frozenset[str] = frozenset()
 
 
 class ServiceRuntime:
@@ -63,7 +67,10 @@ class ServiceRuntime:
         self.schema = settings.schema_for(spec.name)
         self.engine = make_engine(settings.database_url_for(spec.name), schema=self.schema)
         self.sessions = make_sessionmaker(self.engine)
-        self.read_cache = ReadCache(int(settings.read_cache_mb * 2**20)) if settings.read_cache_mb else None
+        self.reads = CachedReads(
+            spec.read_key, spec.read_roles, ReadCache(int(settings.read_cache_mb * 2**20)),
+            RevisionReader(self.engine, self.schema),
+        ) if spec.read_key and settings.read_cache_mb else None
         self.relay = OutboxRelay(
             spec.name, self.sessions, spec.outbox, transport,
             batch_size=settings.relay_batch_size, interval=settings.relay_interval,
@@ -105,6 +112,8 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.reads:
+            await self.reads.reader.close()
         await self.engine.dispose()
 
     async def database_ready(self) -> bool:
@@ -166,6 +175,8 @@ def build_app(
     app.state.runtimes = {r.name: r for r in runtimes}
     app.state.transport = transport
     install_error_handlers(app)
+    if any(r.reads for r in runtimes):
+        app.add_middleware(CachedReadsMiddleware, state=app.state)  # inside the request context
     app.add_middleware(RequestContextMiddleware)
 
     def checks(_: Request) -> list[tuple[str, Callable[[], Awaitable[bool]]]]:

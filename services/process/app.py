@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.process import handlers, models
+from services.process.api import processes as processes_api
 from services.process.api import routers
 from services.process.usecases import settings as settings_usecases
+from shared.auth import EVERYONE
 from shared.runtime import ServiceSpec
 
 NAME = "process"
@@ -22,5 +24,7 @@ def spec() -> ServiceSpec:
         routers=routers(),
         subscriptions=handlers.SUBSCRIPTIONS,
         on_start=(settings_usecases.ensure_defaults,),
+        read_key=processes_api.read_key,
+        read_roles=frozenset(EVERYONE),
     )
 

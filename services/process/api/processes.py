@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -22,21 +23,49 @@ from services.process.schemas import (
 from services.process.usecases import changeovers, history, processes
 from shared.auth import Editor, Operator, Reader
 from shared.errors import problem_responses
-from shared.read_cache import ReadCache, cached_json
+from shared.read_cache import CachedReads, cached_json
+from shared.schemas import INT32_MAX
 
 router = APIRouter(prefix="/api/processes", tags=["processes"])
 Flag = Annotated[int, Query(ge=0, le=1)]
 
 
 # The two reads below answer plain data in the response model's shape, serialised as FastAPI
-# would (tests/process/api/test_read_path.py holds them to it), from the read cache unless
-# `efficiency` makes the body depend on the clock (shared/read_cache.py).
+# would (tests/process/api/test_read_path.py holds them to it), through the read cache for the
+# requests `read_key` covers (shared/read_cache.py; the service's spec declares it).
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the ETag in If-None-Match is still current"}}
 
 
-def _cache(request: Request) -> ReadCache | None:
-    return request.app.state.runtimes["process"].read_cache
+def _reads(request: Request) -> CachedReads | None:
+    return request.app.state.runtimes["process"].reads
+
+
+_FLAGS = (b"programs", b"tools", b"efficiency")
+_READ_PATH = re.compile(r"/api/processes/(?:([0-9]{1,10}))?\Z")
+
+
+def read_key(path: str, query: bytes) -> tuple[Any, ...] | None:
+    """The cache key of GET /api/processes/ or /{id} with well-formed flags, or None: uncached
+    (efficiency depends on the clock; anything unusual is left to the route's validation)."""
+    match = _READ_PATH.match(path)
+    if match is None:
+        return None
+    flags = dict.fromkeys(_FLAGS, b"0")
+    seen: set[bytes] = set()
+    for pair in query.split(b"&") if query else ():
+        name, _, value = pair.partition(b"=")
+        if name not in flags or name in seen or value not in (b"0", b"1"):
+            return None
+        seen.add(name)
+        flags[name] = value
+    if flags[b"efficiency"] == b"1":
+        return None
+    programs, tools = flags[b"programs"] == b"1", flags[b"tools"] == b"1"
+    if match.group(1) is None:
+        return ("/api/processes/", programs, tools)
+    process_id = int(match.group(1))
+    return ("/api/processes/{process_id}", process_id, programs, tools) if process_id <= INT32_MAX else None
 
 
 @router.get("/", response_model=dict[str, ProcessRead], response_model_exclude_unset=True,
@@ -49,8 +78,7 @@ async def list_processes(
         return await processes.list_processes(
             session, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency), now=now)
 
-    return await cached_json(request, session, None if efficiency else _cache(request),
-                             ("list", programs, tools), build)
+    return await cached_json(request, _reads(request), build)
 
 
 @router.get("/variables", responses=problem_responses(401, 403))
@@ -87,8 +115,7 @@ async def get_process(
             session, process_id, programs=bool(programs), tools=bool(tools), with_efficiency=bool(efficiency),
             now=now)
 
-    return await cached_json(request, session, None if efficiency else _cache(request),
-                             ("detail", process_id, programs, tools), build)
+    return await cached_json(request, _reads(request), build)
 
 
 @router.patch("/{process_id}", response_model_exclude_unset=True, responses=problem_responses(400, 401, 403, 404))

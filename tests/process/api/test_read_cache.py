@@ -96,7 +96,7 @@ async def test_every_change_that_shows_moves_the_revision(api, change):
     for url in urls:
         response = await api.call("GET", url)
         assert response.headers["etag"] != cached[url].headers["etag"], (change, url)
-        api.runtime.read_cache.clear()
+        api.runtime.reads.cache.clear()
         fresh = await api.call("GET", url)
         assert response.content == fresh.content, (change, url)  # what the database holds now
 
@@ -144,3 +144,43 @@ async def test_a_rolled_back_change_keeps_the_revision(api):
         await conn.execute(text("UPDATE processes SET name = 'gone'"))
         await conn.rollback()
     assert await _revision(api) == before
+
+
+async def test_hits_are_answered_before_routing_with_the_same_checks(api, monkeypatch):
+    ids = await _shop(api)
+    url = DETAIL.format(id=ids["a"])
+    first = await api.call("GET", url)
+    import services.process.api.processes as routes
+
+    async def no_route(*_: Any) -> None:
+        raise AssertionError("the route ran for a cache hit")
+
+    monkeypatch.setattr(routes, "cached_json", no_route)
+    hit = await api.call("GET", url, role="auditor")
+    assert hit.status_code == 200 and hit.content == first.content and hit.headers["etag"] == first.headers["etag"]
+    assert hit.headers["x-request-id"] and hit.headers["content-type"] == "application/json"
+    etag = first.headers["etag"]
+    assert (await api.client.get(url, headers={**api.auth(), "If-None-Match": etag})).status_code == 304
+    # What the fast path does not answer goes to the route: no token, a bad one, a role no read allows.
+    monkeypatch.undo()
+    assert (await api.client.get(url, headers={"If-None-Match": etag})).status_code == 401
+    bad = {"Authorization": "Bearer not-a-jwt", "If-None-Match": etag}
+    assert (await api.client.get(url, headers=bad)).status_code == 401
+    visitor = api.client._transport.app.state.authenticator.mint("v", ["visitor"])
+    response = await api.client.get(url, headers={"Authorization": f"Bearer {visitor}", "If-None-Match": etag})
+    assert response.status_code == 403
+
+
+async def test_the_reader_reconnects_after_losing_its_connection(api):
+    ids = await _shop(api)
+    url = DETAIL.format(id=ids["a"])
+    await api.call("GET", url)
+    reader = api.runtime.reads.reader
+    if api.runtime.engine.dialect.name == "postgresql":
+        async with api.runtime.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": reader._conn.get_server_pid()})
+    else:
+        await reader._conn.close()
+    await api.ok("PATCH", f"/api/processes/{ids['a']}", json={"name": "after the loss"})
+    assert (await api.ok("GET", url))["name"] == "after the loss"
+    assert (await api.ok("GET", url))["name"] == "after the loss"
