@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import importlib.util
 import json
 import math
@@ -172,9 +173,12 @@ class Connection:
                 await writer.wait_closed()
 
 
-def raw_get(path: str, port: int) -> bytes:
+def raw_get(path: str, port: int, gzip: bool = True) -> bytes:
+    """A GET as a browser or httpx sends it: taking gzip (the client does not decompress: its CPU is
+    not the service's; check_bodies does, once)."""
+    encoding = "Accept-Encoding: gzip, deflate\r\n" if gzip else ""
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
-            "Accept: application/json\r\n\r\n").encode()
+            f"Accept: application/json\r\n{encoding}\r\n").encode()
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -500,7 +504,10 @@ async def seed(gateway: str, machines: int, processes: int, concurrency: int = 1
 async def check_bodies(port: int, process_ids: list[int], processes: int) -> str:
     conn = Connection("127.0.0.1", port)
     try:
-        status, body = await conn.request(raw_get(LIST_PATH, port))
+        status, body = await conn.request(raw_get(LIST_PATH, port, gzip=False))
+        status_gz, packed = await conn.request(raw_get(LIST_PATH, port))
+        if status_gz != 200 or gzip.decompress(packed) != body:
+            raise RuntimeError(f"GET {LIST_PATH} with gzip: {status_gz}, not the same body")
         listed = json.loads(body)
         if status != 200 or len(listed) != processes:
             raise RuntimeError(f"GET {LIST_PATH}: {status}, {len(listed)} processes, expected {processes}")
@@ -509,13 +516,13 @@ async def check_bodies(port: int, process_ids: list[int], processes: int) -> str
             raise RuntimeError(f"GET {LIST_PATH}: unexpected object {sample}")
         for pid in (process_ids[0], process_ids[-1]):
             path = DETAIL_PATH.format(id=pid)
-            status, detail_body = await conn.request(raw_get(path, port))
+            status, detail_body = await conn.request(raw_get(path, port, gzip=False))
             detail = json.loads(detail_body)
             if status != 200 or len(detail.get("programs") or {}) != 2 or len(detail.get("tools") or {}) != 4 \
                     or detail.get("unused_tool_locations") is None:
                 raise RuntimeError(f"GET {path}: {status} {detail_body[:300]!r}")
-        return (f"responses checked: list {len(listed)} processes, {len(body):,} bytes; detail 2 programs and "
-                f"4 tools, {len(detail_body):,} bytes")
+        return (f"responses checked: list {len(listed)} processes, {len(body):,} bytes ({len(packed):,} gzipped); "
+                f"detail 2 programs and 4 tools, {len(detail_body):,} bytes")
     finally:
         await conn.close()
 

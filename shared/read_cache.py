@@ -9,6 +9,7 @@ every body: simple, and always right.
 
 from __future__ import annotations
 
+import gzip
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -72,12 +73,59 @@ class ReadCache:
         return len(self._bodies)
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 13.1.2: weak comparison against a list of tags. `*` is not honoured: it would
-    need to know that the resource exists, which only building it tells."""
-    if not if_none_match:
-        return False
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+GZIP_MIN = 1024  # smaller bodies go as they are: compressing them saves less than it costs
+
+
+def _matches(if_none_match: str | None, revision: str) -> str | None:
+    """The client's tag that is current (RFC 9110 13.1.2: weak comparison against a list of
+    tags, of either encoding), or None. `*` is not honoured: it would need to know that the
+    resource exists, which only building it tells."""
+    plain = f'"{revision}"'
+    for tag in (if_none_match or "").split(","):
+        tag = tag.strip().removeprefix("W/")
+        if tag in (plain, f'"{revision}-gzip"'):
+            return tag
+    return None
+
+
+def _wants_gzip(accept_encoding: str | None) -> bool:
+    for coding in (accept_encoding or "").split(","):
+        name, _, params = coding.partition(";")
+        if name.strip().lower() == "gzip":
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def _answer(cache: ReadCache, key: Hashable, revision: str, request_headers: dict[str, str],
+            identity: bytes | None) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """Status, headers and body for `key` at `revision`: 304 when the client's tag is current,
+    else the cached body (gzip when the client takes it), or None when nothing is cached and
+    `identity` (a freshly built body) is not given."""
+    held = _matches(request_headers.get("if-none-match"), revision)
+    if held is not None:
+        status, body, gzipped = 304, b"", held.endswith('-gzip"')
+    else:
+        if identity is None:
+            identity = cache.get(key, revision)
+            if identity is None:
+                return None
+        else:
+            cache.put(key, revision, identity)
+        status, body, gzipped = 200, identity, False
+        if len(identity) >= GZIP_MIN and _wants_gzip(request_headers.get("accept-encoding")):
+            packed = cache.get((key, "gzip"), revision)
+            if packed is None:
+                packed = gzip.compress(identity, compresslevel=6, mtime=0)
+                cache.put((key, "gzip"), revision, packed)
+            body, gzipped = packed, True
+    etag = f'"{revision}-gzip"' if gzipped else f'"{revision}"'
+    headers = [(b"etag", etag.encode()), (b"cache-control", CACHE_CONTROL.encode()),
+               (b"vary", b"accept-encoding")]
+    if status == 200:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if gzipped:
+            headers.append((b"content-encoding", b"gzip"))
+    return status, headers, body
 
 
 class CachedReads:
@@ -96,20 +144,19 @@ async def cached_json(request: Request, reads: CachedReads | None, build: Callab
     """The JSON body `build` makes, from the cache when the revision has not moved since it was made.
     The route's side: it validates the request first; CachedReadsMiddleware answers hits before."""
     key = reads.key(request.scope["path"], request.scope["query_string"]) if reads is not None else None
-    if reads is None or key is None:
+    revision = await reads.reader.get() if reads is not None and key is not None else None
+    if reads is None or key is None or revision is None:
         return Response(json_body(await build()), media_type="application/json")
-    revision = await reads.reader.get()
-    if revision is None:
-        return Response(json_body(await build()), media_type="application/json")
-    etag = f'"{revision}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    body = reads.cache.get(key, revision)
-    if body is None:
-        body = json_body(await build())  # read after the revision: at least as new as its key
-        reads.cache.put(key, revision, body)
-    return Response(body, media_type="application/json", headers=headers)
+    headers = {"if-none-match": request.headers.get("if-none-match", ""),
+               "accept-encoding": request.headers.get("accept-encoding", "")}
+    answer = _answer(reads.cache, key, revision, headers, None)
+    if answer is None:  # built after reading the revision: at least as new as its key
+        answer = _answer(reads.cache, key, revision, headers, json_body(await build()))
+    assert answer is not None
+    status, raw_headers, body = answer
+    response = Response(body, status_code=status)
+    response.raw_headers = raw_headers
+    return response
 
 
 class _Route:
@@ -144,13 +191,11 @@ class CachedReadsMiddleware:
         await self.app(scope, receive, send)
 
     async def _answer(self, scope: Scope, send: Send, reads: CachedReads, key: tuple[Any, ...]) -> bool:
-        authorization = if_none_match = None
+        headers: dict[str, str] = {}
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
-        scheme, _, token = (authorization or "").partition(" ")
+            if name in (b"authorization", b"if-none-match", b"accept-encoding"):
+                headers[name.decode()] = value.decode("latin-1")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return False
         try:
@@ -163,19 +208,11 @@ class CachedReadsMiddleware:
             revision = await reads.reader.get()
         except Exception:
             return False  # the route reports it (503 when the database is down)
-        if revision is None:
+        answer = _answer(reads.cache, key, revision, headers, None) if revision is not None else None
+        if answer is None:
             return False
-        etag = f'"{revision}"'.encode()
-        headers = [(b"etag", etag), (b"cache-control", CACHE_CONTROL.encode())]
-        if _matches(if_none_match, etag.decode()):
-            status, body = 304, b""
-        else:
-            cached = reads.cache.get(key, revision)
-            if cached is None:
-                return False
-            status, body = 200, cached
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        status, response_headers, body = answer
         scope["route"] = _Route(key[0])
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": body})
         return True

@@ -184,3 +184,15 @@ async def test_the_reader_reconnects_after_losing_its_connection(api):
     await api.ok("PATCH", f"/api/processes/{ids['a']}", json={"name": "after the loss"})
     assert (await api.ok("GET", url))["name"] == "after the loss"
     assert (await api.ok("GET", url))["name"] == "after the loss"
+
+
+async def test_clients_that_take_gzip_get_the_list_gzipped(api):
+    await _shop(api)
+    raw = await api.client.get("/api/processes/?programs=1&tools=1",
+                               headers={**api.auth(), "Accept-Encoding": "identity"})
+    packed = await api.client.get("/api/processes/?programs=1&tools=1",
+                                  headers={**api.auth(), "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in raw.headers and packed.headers["content-encoding"] == "gzip"
+    assert packed.content == raw.content  # httpx decodes
+    assert int(packed.headers["content-length"]) < len(raw.content)
+    assert packed.headers["etag"] == raw.headers["etag"][:-1] + '-gzip"'

@@ -5,11 +5,12 @@ caller asked)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 
 import pytest
 
 from services.process.api.processes import read_key
-from shared.read_cache import ReadCache, _matches
+from shared.read_cache import ReadCache, _answer, _matches, _wants_gzip
 from shared.read_revision import RevisionReader
 
 
@@ -28,10 +29,35 @@ def test_bodies_live_for_one_revision_and_within_the_byte_budget():
 
 @pytest.mark.parametrize(("header", "matches"), [
     (None, False), ("", False), ('"e.1"', True), ('W/"e.1"', True), ('"x", "e.1"', True), ('"e.2"', False),
-    ("*", False), ("e.1", False),
+    ('"e.1-gzip"', True), ('W/"e.1-gzip"', True), ('"e.2-gzip"', False), ("*", False), ("e.1", False),
 ])
 def test_if_none_match(header, matches):
-    assert _matches(header, '"e.1"') is matches
+    assert (_matches(header, "e.1") is not None) is matches
+
+
+@pytest.mark.parametrize(("header", "wanted"), [
+    (None, False), ("", False), ("gzip", True), ("gzip, deflate, br", True), ("br;q=1.0, GZIP;q=0.5", True),
+    ("gzip;q=0", False), ("gzip; q=0.000", False), ("deflate", False), ("identity", False),
+])
+def test_accept_encoding(header, wanted):
+    assert _wants_gzip(header) is wanted
+
+
+def test_a_large_body_goes_gzipped_to_who_takes_it_and_both_forms_revalidate():
+    cache = ReadCache(max_bytes=1 << 20)
+    body = b'{"x": "' + b"y" * 5000 + b'"}'
+    status, headers, sent = _answer(cache, "k", "e.1", {"accept-encoding": "gzip"}, body)
+    assert status == 200 and gzip.decompress(sent) == body and len(sent) < 200
+    assert dict(headers)[b"content-encoding"] == b"gzip" and dict(headers)[b"etag"] == b'"e.1-gzip"'
+    status, headers, sent = _answer(cache, "k", "e.1", {}, None)  # from the cache, as it is
+    assert status == 200 and sent == body and b"content-encoding" not in dict(headers)
+    assert dict(headers)[b"etag"] == b'"e.1"' and dict(headers)[b"vary"] == b"accept-encoding"
+    for tag in ('"e.1"', '"e.1-gzip"'):
+        status, headers, _ = _answer(cache, "k", "e.1", {"if-none-match": tag, "accept-encoding": "gzip"}, None)
+        assert status == 304 and dict(headers)[b"etag"] == tag.encode()  # the tag the client holds
+    small = _answer(cache, "s", "e.1", {"accept-encoding": "gzip"}, b"{}")
+    assert small is not None and small[2] == b"{}"  # not worth compressing
+    assert _answer(cache, "k", "e.2", {}, None) is None  # another revision: built again
 
 
 @pytest.mark.parametrize(("path", "query", "key"), [
