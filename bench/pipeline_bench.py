@@ -1102,7 +1102,6 @@ async def main() -> int:
         return 0
     result = await run_pipeline(db_url, amqp_url, nginx)
 
-    ratio = result["rate"] / raw_rate
     p99 = pct(result["polled"], 99) * 1000
     latency_met = p99 < TARGET_P99_MS and result["achieved"] >= 0.99 * PER_TICK / TICK
 
@@ -1111,11 +1110,16 @@ async def main() -> int:
 
     say()
     say("summary")
-    say(f"  raw, one hop (publish+confirm, consume, insert, ack) {hop_rate:8,.0f} parts/s   (for reference)")
-    say(f"  raw ceiling, the pipeline's two hops and rows         {raw_rate:8,.0f} parts/s")
+    # Judged against the one-hop ceiling: the two-hop one runs all five of its roles (publisher,
+    # two consumers, two relays) in this one Python process, which bounds it on 2 cores, so it is
+    # no ceiling for three service processes; it shows what the same work costs without the app.
+    ratio = result["rate"] / hop_rate
+    say(f"  raw ceiling, one hop (publish+confirm, consume, insert, ack)  {hop_rate:8,.0f} parts/s")
+    say(f"  raw, the pipeline's two hops and rows, in one process  {raw_rate:8,.0f} parts/s   (for reference)")
     say(f"  pipeline (collector -> process -> maintenance)        {result['rate']:8,.0f} parts/s")
-    say(f"  ratio pipeline / raw                                  {ratio:8.2f}   target >= {TARGET_RATIO:.2f}: "
+    say(f"  ratio pipeline / raw ceiling                          {ratio:8.2f}   target >= {TARGET_RATIO:.2f}: "
         f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}")
+    say(f"  ratio pipeline / raw in the pipeline's shape          {result['rate'] / raw_rate:8.2f}")
     say(f"  raw one-hop latency p50 / p99 at {hop_achieved:5,.0f} msg/s      {latency(hop_latency)}")
     say(f"  raw two-hop latency p50 / p99 at {raw_achieved:5,.0f} parts/s    {latency(raw_latency)}")
     say(f"  pipeline latency p50 / p99 at {result['achieved']:5,.0f} parts/s       {latency(result['polled'])}   "
