@@ -160,7 +160,13 @@ class RevisionReader:
                 await asyncio.wait_for(conn.close(), 2)
 
     async def close(self) -> None:
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
+        # Shutdown never waits on a query: a stuck one (a database gone silent) would hold it.
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 2)
+        if self._next is not None and not self._next.done():
+            self._next.cancel()
+        self._next = None
         await self._drop()
