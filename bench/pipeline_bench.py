@@ -283,6 +283,21 @@ def vm_hwm_mib(pid: int) -> float:
 # --- Raw ceiling -----------------------------------------------------------------------------------
 
 
+async def next_batch(incoming: asyncio.Queue[Any], size: int, wait: float) -> list[Any]:
+    """Up to `size` messages: the first one, then what arrives within `wait` (the consumer's batch window)."""
+    batch = [await incoming.get()]
+    deadline = time.monotonic() + wait
+    while len(batch) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 and incoming.empty():
+            break
+        try:
+            batch.append(await asyncio.wait_for(incoming.get(), max(remaining, 0)))
+        except TimeoutError:
+            break
+    return batch
+
+
 class RawSink:
     """Consume -> insert the rows in one transaction per batch -> ack; the consumer loop without the app."""
 
@@ -303,16 +318,7 @@ class RawSink:
 
     async def run(self) -> None:
         while True:
-            batch = [await self.incoming.get()]
-            deadline = time.monotonic() + self.batch_wait
-            while len(batch) < self.batch_size:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 and self.incoming.empty():
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.incoming.get(), max(remaining, 0)))
-                except TimeoutError:
-                    break
+            batch = await next_batch(self.incoming, self.batch_size, self.batch_wait)
             rows, stamps = [], []
             for message in batch:
                 data = json.loads(message.body)["data"]
@@ -481,16 +487,7 @@ class RawStage:
 
     async def run(self) -> None:
         while True:
-            batch = [await self.incoming.get()]
-            deadline = time.monotonic() + self.batch_wait
-            while len(batch) < self.batch_size:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 and self.incoming.empty():
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.incoming.get(), max(remaining, 0)))
-                except TimeoutError:
-                    break
+            batch = await next_batch(self.incoming, self.batch_size, self.batch_wait)
             data = [json.loads(m.body)["data"] | {"_id": m.message_id} for m in batch]
             async with self.conn.transaction():
                 outbox = await self.apply(self.conn, data)
