@@ -44,7 +44,6 @@ import argparse
 import asyncio
 import contextlib
 import gzip
-import importlib.util
 import json
 import math
 import os
@@ -58,7 +57,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aio_pika
@@ -71,30 +69,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shared.db import make_engine
 from shared.settings import SERVICES
 from shared.testing.infra import find_amqp_url, find_database_url
+from shared.testing.stack import free_port, load_launcher
 
-REPO = Path(__file__).resolve().parents[1]
-LAUNCHER = REPO / "deploy" / "local" / "run_services.py"
 SECRET = "bench-secret-" + "x" * 32
 TOKEN = jwt.encode({"sub": "bench", "roles": ["admin"], "exp": 4_000_000_000}, SECRET, algorithm="HS256")
 TARGET_P99 = 0.020
 TICK = os.sysconf("SC_CLK_TCK")
 LIST_PATH = "/api/processes/"
 DETAIL_PATH = "/api/processes/{id}?programs=1&tools=1"
-
-
-def load_launcher() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("taktline_run_services", LAUNCHER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- a minimal HTTP/1.1 keep-alive client ------------------------------------------------------

@@ -94,7 +94,8 @@ class Consumer:
                 if remaining <= 0 and self._incoming.empty():
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self._incoming.get(), max(remaining, 0)))
+                    async with asyncio.timeout(max(remaining, 0)):  # not wait_for: see shared/outbox.py
+                        batch.append(await self._incoming.get())
                 except TimeoutError:
                     break
             try:

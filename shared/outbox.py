@@ -9,6 +9,7 @@ claim from blocking; SQLite has one writer anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from datetime import timedelta
@@ -101,10 +102,11 @@ class OutboxRelay:
             except Exception as exc:  # broker or database away: keep the rows, retry later
                 log.warning("outbox relay of %s failed: %s", self.service, exc)
                 backoff = min(backoff * 2, 30.0)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # arrives as a commit wakes the relay, and stop() then waits for the next wake-up.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await self._wake.wait()
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""

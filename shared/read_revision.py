@@ -148,7 +148,9 @@ class RevisionReader:
     async def _connect(self) -> Any:
         if self._postgres:
             dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-            settings = {"search_path": self._schema} if self._schema else None
+            settings = {"application_name": "taktline-read-revision"}
+            if self._schema:
+                settings["search_path"] = self._schema
             return await asyncpg.connect(dsn, server_settings=settings, timeout=10)
         # Autocommit: each read sees the newest commit (WAL).
         return await aiosqlite.connect(self._url.database or ":memory:", isolation_level=None, timeout=30)
@@ -157,15 +159,15 @@ class RevisionReader:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2)
+                async with asyncio.timeout(2):
+                    await conn.close()
 
     async def close(self) -> None:
         # Shutdown never waits on a query: a stuck one (a database gone silent) would hold it.
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(task, 2)
+            await asyncio.wait([task], timeout=2)  # bounded even if the query ignores the cancel
         if self._next is not None and not self._next.done():
             self._next.cancel()
         self._next = None

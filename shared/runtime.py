@@ -65,7 +65,8 @@ class ServiceRuntime:
         self.settings = settings
         self.transport = transport
         self.schema = settings.schema_for(spec.name)
-        self.engine = make_engine(settings.database_url_for(spec.name), schema=self.schema)
+        self.engine = make_engine(settings.database_url_for(spec.name), schema=self.schema,
+                                  pre_ping=settings.database_pre_ping, application_name=f"taktline-{spec.name}")
         self.sessions = make_sessionmaker(self.engine)
         self.reads = CachedReads(
             spec.read_key, spec.read_roles, ReadCache(int(settings.read_cache_mb * 2**20)),

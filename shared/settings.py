@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         description="On PostgreSQL each service keeps its tables in the schema "
         "<prefix><service>, so services can share one database without sharing tables.",
     )
+    database_pre_ping: bool = Field(
+        default=False,
+        description="Test each pooled PostgreSQL connection with a round trip before use. Off: after a "
+        "database restart the first statement on a stale connection fails once (consumers retry it, the "
+        "API answers 503 with Retry-After) and the pool reconnects.",
+    )
     data_dir: Path = Field(default=Path("data"), description="Folder for SQLite files and the embedded secret.")
 
     # Messaging.

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import utcnow
@@ -38,11 +39,13 @@ class UnitOfWork:
         self.producer = producer
         self.principal = principal
         self._events: list[Envelope | Callable[[], Envelope]] = []
+        self._written = False  # outbox rows written in this transaction: wake the relay at commit
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessionmaker()
         self._events = []
+        self._written = False
         return self
 
     async def __aexit__(
@@ -73,26 +76,35 @@ class UnitOfWork:
     async def flush(self) -> None:
         await self.session.flush()
 
-    async def commit(self) -> None:
-        if self._events:
-            if not all(isinstance(e, Envelope) for e in self._events):
-                await self.session.flush()
-            events = [e if isinstance(e, Envelope) else e() for e in self._events]
-            now = utcnow()
-            await self.session.execute(
-                insert(self._outbox),
-                [
-                    {"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(),
-                     "created_at": now, "attempts": 0}
-                    for e in events
-                ],
-            )
-        await self.session.commit()
-        had_events = bool(self._events)
+    async def write_events(self) -> set[str]:
+        """Write the queued events to the outbox now; returns the ids that were not there yet.
+
+        An event whose id the outbox already holds (sent or not) is skipped: ids derived from
+        the data (a resent HTTP push) are queued once, in one statement, with no lookup first."""
+        if not self._events:
+            return set()
+        if not all(isinstance(e, Envelope) for e in self._events):
+            await self.session.flush()
+        events = [e if isinstance(e, Envelope) else e() for e in self._events]
         self._events = []
-        if had_events and self._on_commit:
+        now = utcnow()
+        rows = [{"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(), "created_at": now,
+                 "attempts": 0} for e in events]
+        insert = postgresql.insert if self.session.bind.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(self._outbox).on_conflict_do_nothing(index_elements=["event_id"]) \
+            .returning(self._outbox.c.event_id)
+        written = set((await self.session.execute(stmt, rows)).scalars())
+        self._written = self._written or bool(written)
+        return written
+
+    async def commit(self) -> None:
+        await self.write_events()
+        await self.session.commit()
+        woken, self._written = self._written, False
+        if woken and self._on_commit:
             self._on_commit()
 
     async def rollback(self) -> None:
         self._events = []
+        self._written = False
         await self.session.rollback()

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["shared.testing.plugin"]
+pytest_plugins = ["shared.testing.plugin", "shared.testing.hangdump"]
 
 
 @pytest.fixture

@@ -125,7 +125,9 @@ class Stack:
 
     async def migrate(self, within: float = 60) -> None:
         migrate = await self._taktline("migrate")
-        if await asyncio.wait_for(migrate.wait(), within) != 0:
+        async with asyncio.timeout(within):
+            code = await migrate.wait()
+        if code != 0:
             raise LaunchError(f"taktline migrate failed (exit {migrate.returncode}) {self.log_tail('migrate')}")
 
     async def serve(self, service: str, port: int, *, name: str | None = None, within: float = 60) -> None:
@@ -207,7 +209,8 @@ class Stack:
             if process is None:
                 continue
             try:
-                codes[name] = await asyncio.wait_for(process.wait(), grace)
+                async with asyncio.timeout(grace):
+                    codes[name] = await process.wait()
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.collector.models import INT32_MAX, INT32_MIN, Alarm, Interlock, MachineState, Source, outbox
+from services.collector.models import INT32_MAX, INT32_MIN, Alarm, Interlock, MachineState, Source
 from shared.errors import NotFound
 
 
@@ -64,10 +64,3 @@ async def list_alarms(session: AsyncSession, machine_id: int | None, active: boo
 
 async def get_interlock(session: AsyncSession, machine_id: int) -> Interlock | None:
     return await session.get(Interlock, machine_id) if _fits(machine_id) else None
-
-
-async def queued_event_ids(session: AsyncSession, ids: Sequence[str]) -> set[str]:
-    """Which of these event ids the outbox already holds (sent or not)."""
-    if not ids:
-        return set()
-    return set((await session.scalars(select(outbox.c.event_id).where(outbox.c.event_id.in_(ids)))).all())

@@ -38,6 +38,11 @@ def find_amqp_url() -> tuple[str | None, str]:
     return _found["amqp"]
 
 
+def found(kind: str) -> tuple[str | None, str]:
+    """What an earlier finder call found ("database" or "amqp"), without looking again."""
+    return _found.get(kind, (None, "not looked for"))
+
+
 def stop_containers() -> None:
     """Stop what testcontainers started (session teardown); finders start afresh after."""
     while _containers:

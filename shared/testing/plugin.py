@@ -60,7 +60,8 @@ async def run_command(*args: str, within: float = 120) -> str:
     """Run a command (rabbitmqctl, pg_ctlcluster, …); its output, or AssertionError with it."""
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                    stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(process.communicate(), within)
+    async with asyncio.timeout(within):
+        out, _ = await process.communicate()
     text = out.decode(errors="replace")
     assert process.returncode == 0, f"{' '.join(args)} failed (exit {process.returncode}): {text}"
     return text

@@ -27,6 +27,7 @@ from aio_pika.abc import (
     AbstractRobustExchange,
     AbstractRobustQueue,
 )
+from pamqp.commands import Basic
 
 from shared.transport.base import OnMessage, OutboundMessage, PublishError
 
@@ -284,7 +285,7 @@ class RabbitMQTransport:
                 # to reach the socket, and every broker confirm is still awaited.
                 results = await asyncio.gather(
                     *(channel.basic_publish(m.body, exchange=self.exchange, routing_key=m.routing_key,
-                                            properties=_to_amqp(m).properties, mandatory=False, wait=False)
+                                            properties=_properties(m), mandatory=False, wait=False)
                       for m in messages),
                     return_exceptions=True,
                 )
@@ -358,13 +359,12 @@ class RabbitMQTransport:
         }
 
 
-def _to_amqp(message: OutboundMessage) -> aio_pika.Message:
-    return aio_pika.Message(
-        message.body,
-        message_id=message.message_id,
+def _properties(message: OutboundMessage) -> Basic.Properties:
+    # Built directly: an aio_pika.Message only to read its properties costs ~20 µs a message.
+    return Basic.Properties(
         content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        type=message.routing_key,
+        delivery_mode=2,  # persistent
+        message_id=message.message_id,
+        message_type=message.routing_key,
         headers=dict(message.headers),
     )
-

@@ -39,7 +39,8 @@ class ShdrServer:
         for writer in self._clients:
             writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), 2)
+            async with asyncio.timeout(2):
+                await self._server.wait_closed()
 
     @property
     def address(self) -> str:
@@ -104,7 +105,8 @@ class AgentServer:
         assert self._server is not None
         self._server.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), 2)
+            async with asyncio.timeout(2):
+                await self._server.wait_closed()
 
     @property
     def url(self) -> str:

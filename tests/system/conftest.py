@@ -7,14 +7,10 @@ afterwards. `Gateway` is an HTTP client for it that asserts status codes.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -23,28 +19,11 @@ import pytest
 
 from shared.settings import SERVICES
 from shared.testing.plugin import skip_unless_ci
+from shared.testing.stack import free_port, load_launcher
 from tests.process.conftest import SECRET, wait_for
 from tests.topology import remove_test_objects
 
-LAUNCHER = Path(__file__).resolve().parents[2] / "deploy" / "local" / "run_services.py"
-
-
-def load_launcher() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("taktline_run_services", LAUNCHER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 launcher = load_launcher()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def token(role: str) -> str:

@@ -12,8 +12,9 @@ import time
 from collections import Counter
 from typing import Any
 
+from shared.testing.stack import free_port
 from tests.process.conftest import wait_for
-from tests.system.conftest import Gateway, StackFactory, free_port
+from tests.system.conftest import Gateway, StackFactory
 
 OVERDUE = 8
 COMING_DUE = 8

@@ -92,8 +92,8 @@ async def run(runtime: ServiceRuntime, config: SourceConfig, mapping: Mapping) -
 async def _connection(runtime: ServiceRuntime, config: SourceConfig, mapping: Mapping, host: str, port: int,
                       backoff: Backoff) -> None:
     settings = runtime.settings
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=MAX_LINE),
-                                            settings.collector_timeout)
+    async with asyncio.timeout(settings.collector_timeout):
+        reader, writer = await asyncio.open_connection(host, port, limit=MAX_LINE)
     session = ShdrSession(mapping)
     silence = 2 * settings.collector_heartbeat
     stream = f"shdr:{config.id}"
@@ -103,7 +103,8 @@ async def _connection(runtime: ServiceRuntime, config: SourceConfig, mapping: Ma
     try:
         while True:
             try:
-                chunk = await asyncio.wait_for(reader.read(256 * 1024), silence)
+                async with asyncio.timeout(silence):
+                    chunk = await reader.read(256 * 1024)
             except TimeoutError as exc:
                 raise AdapterSilent(f"no data for {silence:g} s") from exc
             if not chunk:
@@ -117,7 +118,8 @@ async def _connection(runtime: ServiceRuntime, config: SourceConfig, mapping: Ma
             observations, ping, commands = session.lines([c.decode("utf-8", errors="replace") for c in complete])
             if ping:
                 writer.write(f"* PONG {int(settings.collector_heartbeat * 1000)}\n".encode())
-                await asyncio.wait_for(writer.drain(), settings.collector_timeout)
+                async with asyncio.timeout(settings.collector_timeout):
+                    await writer.drain()
             for command in commands:
                 if command.upper().startswith("PONG"):
                     with contextlib.suppress(ValueError, IndexError):
@@ -136,11 +138,13 @@ async def _connection(runtime: ServiceRuntime, config: SourceConfig, mapping: Ma
         await asyncio.wait([pinger], timeout=1)
         writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 1)
+            async with asyncio.timeout(1):
+                await writer.wait_closed()
 
 
 async def _ping(writer: asyncio.StreamWriter, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         writer.write(b"* PING\n")
-        await asyncio.wait_for(writer.drain(), interval)
+        async with asyncio.timeout(interval):
+            await writer.drain()

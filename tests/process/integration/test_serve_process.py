@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -22,16 +21,11 @@ from services.transports import rabbitmq
 from shared.db import make_engine
 from shared.events import Envelope, PartCompleted
 from shared.settings import Settings
+from shared.testing.stack import free_port
 from shared.transport.base import OutboundMessage
 from tests.process.conftest import SECRET, wait_for
 
 TAKTLINE = str(Path(sys.executable).with_name("taktline"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -44,7 +38,8 @@ async def served(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncItera
            "TAKTLINE_AUTH_SECRET": SECRET, "TAKTLINE_PORT": str(port), "TAKTLINE_DATA_DIR": str(tmp_path)}
     migrate = await asyncio.create_subprocess_exec(TAKTLINE, "migrate", "process", env=env,
                                                    stderr=asyncio.subprocess.PIPE)
-    _, errors = await asyncio.wait_for(migrate.communicate(), 60)
+    async with asyncio.timeout(60):
+        _, errors = await migrate.communicate()
     assert migrate.returncode == 0, errors
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
@@ -54,7 +49,8 @@ async def served(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncItera
         yield f"http://127.0.0.1:{port}", env
     finally:
         server.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(server.wait(), 20)
+        async with asyncio.timeout(20):
+            code = await server.wait()
         # uvicorn shuts down gracefully, then re-raises SIGTERM (exit -15) as a container expects.
         assert code in (0, -signal.SIGTERM), log_path.read_text()[-3000:]
         assert "Application shutdown complete" in log_path.read_text()

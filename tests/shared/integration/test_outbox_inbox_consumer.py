@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.consumer import Consumer
@@ -190,6 +191,27 @@ class TestOutboxRelay:
                 await task
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T7"]
 
+    async def test_a_stop_that_comes_with_a_wake_up_stops_the_relay(self, db: Db) -> None:
+        # Python 3.11's asyncio.wait_for dropped this cancel: the relay went on to wait an hour
+        # for its next round and service shutdown (and a CI run) hung on it.
+        transport = FlakyTransport(failures=0)
+        relay = OutboxRelay("test", db.sessions, outbox, transport, interval=3600)
+        task = asyncio.create_task(relay.run())
+        try:
+            async with db.uow(on_commit=relay.wake) as uow:
+                uow.emit(event(1))
+                await uow.commit()
+            await eventually(lambda: bool(transport.sent))
+            for _ in range(5):  # let it get back to waiting for the next wake-up
+                await asyncio.sleep(0)
+            relay.wake()  # a commit lands in the same loop turn as the stop
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=5)
+            assert task in done and task.cancelled()
+        finally:
+            task.cancel()
+            await asyncio.wait([task], timeout=5)
+
 
     # Replica coordination uses PostgreSQL locks; on SQLite one relay runs per database.
     @pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True)
@@ -250,6 +272,33 @@ class TestConsumer:
             await transport.close()
         return transport
 
+    async def test_a_stop_that_comes_with_a_delivery_stops_the_consumer(self, db: Db) -> None:
+        applied: list[str] = []
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            applied.append(payload.tool)  # type: ignore[attr-defined]
+
+        transport = MemoryTransport()
+        await transport.start()
+        # A long batch window: the first message waits in it for company.
+        consumer = Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
+                            subscriptions={"telemetry.tool_changed": handler}, batch_size=50, batch_wait=30)
+        await consumer.start()
+        try:
+            await transport.publish([self.message(1)])
+            await eventually(lambda: transport.pending("test") == 0 and consumer._incoming.empty())
+            for _ in range(5):
+                await asyncio.sleep(0)
+            consumer._incoming.put_nowait(object())  # a delivery in the same loop turn as the stop
+            stopping = asyncio.create_task(consumer.stop())
+            done, _ = await asyncio.wait([stopping], timeout=5)
+            assert stopping in done, "stop() still waiting: the worker swallowed its cancellation"
+            assert applied == []  # the unfinished batch was dropped unacked, to be redelivered
+        finally:
+            if consumer._worker:
+                consumer._worker.cancel()
+            await transport.close()
+
     @staticmethod
     def message(n: int, id: str | None = None) -> OutboundMessage:
         envelope = Envelope.wrap(event(n), "collector", id=uuid.UUID(id) if id else None)
@@ -301,3 +350,73 @@ class TestConsumer:
         assert calls.count("T1") >= 3
         assert len(transport.dead_letters("test")) == 1
         assert await db.count(inbox) == 0  # nothing of the failed attempts was committed
+
+
+POSTGRES_ONLY = pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True)
+
+
+async def _terminate(db: Db, pids: set[int]) -> None:
+    """What a PostgreSQL restart does to the pool's connections, without stopping the server."""
+    admin = make_engine(db.engine.url.render_as_string(hide_password=False))  # not one of the pool's
+    try:
+        async with admin.begin() as conn:
+            for pid in pids:
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await admin.dispose()
+
+
+class TestDatabaseRestart:
+    """Pooled connections are not pinged before use (TAKTLINE_DATABASE_PRE_PING is off): a dropped
+    connection fails one statement, is seen as the database being away, and the pool recovers."""
+
+    @POSTGRES_ONLY
+    async def test_a_dropped_connection_fails_once_as_unavailable_then_the_pool_reconnects(self, db: Db) -> None:
+        from shared.db import database_unavailable
+
+        async with db.sessions() as session:
+            pid = int(await session.scalar(text("SELECT pg_backend_pid()")) or 0)
+        async with db.engine.connect() as other:  # a second pooled connection that is dropped too
+            other_pid = int(await other.scalar(text("SELECT pg_backend_pid()")) or 0)
+        await _terminate(db, {pid, other_pid})
+        with pytest.raises(Exception) as failure:
+            async with db.sessions() as session:
+                await session.scalar(text("SELECT 1"))
+        assert database_unavailable(failure.value)
+        async with db.sessions() as session:  # the pool replaced its stale connections
+            assert await session.scalar(text("SELECT pg_backend_pid()")) not in (pid, other_pid)
+        assert await db.count(items) == 0
+
+    @POSTGRES_ONLY
+    async def test_the_consumer_retries_a_batch_on_a_dropped_connection_and_applies_it_once(self, db: Db) -> None:
+        pids: set[int] = set()
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            pids.add(int(await uow.session.scalar(text("SELECT pg_backend_pid()")) or 0))
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        transport = MemoryTransport(delivery_limit=3)
+        await transport.start()
+        consumer = Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
+                            subscriptions={"telemetry.tool_changed": handler}, batch_size=50, batch_wait=0.02)
+        await consumer.start()
+        try:
+            await transport.publish([TestConsumer.message(1)])
+            await eventually(lambda: db.count(items))
+            await _terminate(db, pids)
+            await transport.publish([TestConsumer.message(n) for n in range(2, 6)])
+
+            async def settled() -> bool:
+                try:
+                    return transport.pending("test") == 0 and await db.count(items) == 5
+                except DBAPIError:  # this check itself may draw a dropped connection once
+                    return False
+
+            await eventually(settled)
+        finally:
+            await consumer.stop()
+            await transport.close()
+        async with db.sessions() as session:
+            names = sorted((await session.scalars(select(items.c.name))).all())
+        assert names == ["T1", "T2", "T3", "T4", "T5"]
+        assert transport.dead_letters("test") == []

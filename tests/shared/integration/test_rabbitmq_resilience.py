@@ -33,7 +33,8 @@ async def rabbitmqctl(*args: str) -> None:
 
 async def port_answers(host: str, port: int) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
+        async with asyncio.timeout(0.5):
+            _, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError):
         return False
     writer.close()
