@@ -29,13 +29,15 @@ def event_id(stream: str, position: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{stream}@{position}")
 
 
-async def _view(session: AsyncSession, machine_id: int) -> tuple[MachineState, MachineView]:
+async def _view(session: AsyncSession, machine_id: int, *, with_alarms: bool) -> tuple[MachineState, MachineView]:
     state = await repository.get_state(session, machine_id)
     if state is None:
         state = MachineState(machine_id=machine_id, variables={})
         session.add(state)
+    # Only conditions read or change the active alarms: a batch of values (part counts,
+    # execution, program) skips that query.
     alarms = {a.key: ActiveAlarm(a.item, a.native_code or "", a.level, a.message)
-              for a in await repository.active_alarms(session, machine_id)}
+              for a in await repository.active_alarms(session, machine_id)} if with_alarms else {}
     view = MachineView(part_count=state.part_count, program=state.program, execution=state.execution,
                        tool=state.tool, variables=dict(state.variables or {}), alarms=alarms,
                        last_seen=state.last_seen.timestamp() if state.last_seen else None)
@@ -47,7 +49,8 @@ async def ingest(session: AsyncSession, *, machine_id: int, source_id: int | Non
     """Derive, store alarms and the new state; the envelopes to send, in order."""
     if not observations:
         return []
-    state, view = await _view(session, machine_id)
+    state, view = await _view(session, machine_id,
+                              with_alarms=any(o.condition is not None for o in observations))
     outputs = derive(view, mapping, machine_id, observations)
     envelopes: list[Envelope] = []
     for output in outputs:

@@ -99,3 +99,29 @@ async def test_state_of_unknown_machine_and_interlock(collector: Harness) -> Non
         await uow.commit()
     interlock = await collector.ok("GET", "/api/collector/machines/77/interlock", role="machine")
     assert interlock["blocked"] and interlock["item_ids"] == [4, 9]
+
+
+async def test_a_push_of_values_leaves_alarms_alone_without_reading_them(collector: Harness) -> None:
+    from sqlalchemy import event
+
+    fault = [{"id": "f1", "timestamp": T0, "key": "system",
+              "condition": {"level": "FAULT", "native_code": "1010", "message": "SPINDLE OVERLOAD"}}]
+    await collector.ok("POST", "/api/collector/machines/6/events", role="machine", json=fault)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = collector.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        values = [{"id": "v1", "timestamp": T0 + 1, "key": "PartCountAct", "value": 1},
+                  {"id": "v2", "timestamp": T0 + 2, "key": "PartCountAct", "value": 2}]
+        result = await collector.ok("POST", "/api/collector/machines/6/events", role="machine", json=values)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert result["events"] == 1  # the part; the alarm neither cleared nor raised again
+    assert not [s for s in statements if "alarms" in s], statements
+    [alarm] = (await collector.ok("GET", "/api/collector/machines/6/state"))["active_alarms"]
+    assert alarm["message"] == "SPINDLE OVERLOAD"
+    assert [e.type for e in await collector.events()] == ["telemetry.alarm_raised", "telemetry.part_completed"]
