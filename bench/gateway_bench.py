@@ -59,15 +59,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import jwt
-from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.db import make_engine
 from shared.settings import SERVICES
+from shared.testing.cleanup import remove_test_objects
 from shared.testing.infra import find_amqp_url, find_database_url
 from shared.testing.stack import free_port, load_launcher
 
@@ -688,29 +686,11 @@ async def teardown(stack: Any, env: dict[str, str], tag: str, amqp_url: str, dat
 
     await step("stopping the stack", stack.stop)
 
-    async def topology() -> None:
-        connection = await aio_pika.connect(amqp_url)
-        try:
-            channel = await connection.channel()
-            for service in SERVICES:
-                for queue in (f"{tag}.{service}", f"{tag}.{service}.dead"):
-                    await channel.queue_delete(queue)
-            for exchange in (env["TAKTLINE_EXCHANGE"], env["TAKTLINE_DEAD_EXCHANGE"]):
-                await channel.exchange_delete(exchange)
-        finally:
-            await connection.close()
-
-    async def schemas() -> None:
-        engine = make_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                for service in SERVICES:
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{tag}_{service}" CASCADE'))
-        finally:
-            await engine.dispose()
-
-    await step("deleting queues and exchanges", topology, retry_for=60)
-    await step("dropping schemas", schemas, retry_for=60)
+    await step("removing queues, exchanges and schemas", lambda: remove_test_objects(
+        amqp_url, database_url,
+        queues=[f"{tag}.{service}{dead}" for service in SERVICES for dead in ("", ".dead")],
+        exchanges=[env["TAKTLINE_EXCHANGE"], env["TAKTLINE_DEAD_EXCHANGE"]],
+        schemas=[f"{tag}_{service}" for service in SERVICES]), retry_for=60)
     for problem in problems:
         print(f"cleanup: {problem} (left: schemas {tag}_*, queues {tag}.*, exchanges {env['TAKTLINE_EXCHANGE']}*)",
               file=sys.stderr)

@@ -87,6 +87,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shared.auth import Authenticator
 from shared.events import Envelope, PartCompleted
 from shared.settings import SERVICES, Settings
+from shared.testing.cleanup import remove_test_objects
 from shared.testing.infra import find_amqp_url, find_database_url
 from shared.testing.stack import free_port, load_launcher
 
@@ -288,6 +289,25 @@ async def next_batch(incoming: asyncio.Queue[Any], size: int, wait: float) -> li
     return batch
 
 
+async def raw_steady(send: Callable[[list[bytes]], Awaitable[None]], sink: Any, stopped: Callable[[], bool],
+                     what: str) -> list[float]:
+    """A raw run's steady phase: PER_TICK parts every TICK for WARMUP + RAW_STEADY s, sent by `send`;
+    the stamp -> commit latencies (`sink.latencies`) of the parts stamped in the measured window."""
+    sink.latencies.clear()
+    sink.committed = 0
+    begun = time.time()
+
+    async def tick(k: int) -> None:
+        now = time.time()
+        await send([envelope_body(1 + (k * PER_TICK + j) % MACHINES, now + j * 1e-6, k) for j in range(PER_TICK)])
+
+    ticks = int((WARMUP + RAW_STEADY) / TICK)
+    await paced(ticks, tick)
+    await until(lambda: sink.committed >= ticks * PER_TICK or stopped(), 60, what)
+    window = (begun + WARMUP, begun + WARMUP + RAW_STEADY)
+    return [at - stamp for stamp, at in sink.latencies if window[0] <= stamp < window[1]]
+
+
 class RawSink:
     """Consume -> insert the rows in one transaction per batch -> ack; the consumer loop without the app."""
 
@@ -376,20 +396,10 @@ async def raw_ceiling(db_url: str, amqp_url: str, settings: Settings) -> tuple[f
         say(f"  CPU (cores): {cpu.line}")
         say(f"  CPU ms per part: {cpu_per_part(cores, cpu.seconds, PARTS)}")
 
-        sink.latencies.clear()
-        sink.committed = 0
-        begun = time.time()
+        async def send(bodies: list[bytes]) -> None:
+            await publish([message(b) for b in bodies])
 
-        async def tick(k: int) -> None:
-            now = time.time()
-            await publish([message(envelope_body(1 + (k * PER_TICK + j) % MACHINES, now + j * 1e-6, k))
-                           for j in range(PER_TICK)])
-
-        ticks = int((WARMUP + RAW_STEADY) / TICK)
-        await paced(ticks, tick)
-        await until(lambda: sink.committed >= ticks * PER_TICK or alive(worker), 60, "raw consumer (steady)")
-        window = (begun + WARMUP, begun + WARMUP + RAW_STEADY)
-        latencies = [done - stamp for stamp, done in sink.latencies if window[0] <= stamp < window[1]]
+        latencies = await raw_steady(send, sink, lambda: alive(worker), "raw consumer (steady)")
         return rate, latencies, len(latencies) / RAW_STEADY
     finally:
         if worker:
@@ -681,20 +691,7 @@ async def raw_pipeline_ceiling(db_url: str, amqp_url: str, settings: Settings) -
         say(f"  CPU (cores): {cpu.line}   (bench = this process: collector commits and relay)")
         say(f"  CPU ms per part: {cpu_per_part(cores, cpu.seconds, PARTS)}")
 
-        done.latencies.clear()
-        done.committed = 0
-        begun = time.time()
-
-        async def tick(k: int) -> None:
-            now = time.time()
-            await collect([envelope_body(1 + (k * PER_TICK + j) % MACHINES, now + j * 1e-6, k)
-                           for j in range(PER_TICK)])
-
-        ticks = int((WARMUP + RAW_STEADY) / TICK)
-        await paced(ticks, tick)
-        await until(lambda: done.committed >= ticks * PER_TICK or failed(), 60, "raw pipeline (steady)")
-        window = (begun + WARMUP, begun + WARMUP + RAW_STEADY)
-        latencies = [at - stamp for stamp, at in done.latencies if window[0] <= stamp < window[1]]
+        latencies = await raw_steady(collect, done, failed, "raw pipeline (steady)")
         return rate, latencies, len(latencies) / RAW_STEADY
     finally:
         for report in reports:
@@ -714,39 +711,13 @@ async def raw_pipeline_ceiling(db_url: str, amqp_url: str, settings: Settings) -
         await clean_up(db_url, amqp_url, schemas=[schema], queues=queues, exchanges=[exchange_name])
 
 
-async def clean_up(db_url: str, amqp_url: str, *, schemas: list[str], queues: list[str],
-                   exchanges: list[str], within: float = 90) -> None:
-    """Drop what a part created, on fresh connections, retrying while PostgreSQL or RabbitMQ restart."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if schemas:
-                db = await asyncpg.connect(db_url, timeout=10)
-                try:
-                    while schemas:
-                        await db.execute(f'DROP SCHEMA IF EXISTS "{schemas[0]}" CASCADE')
-                        schemas.pop(0)
-                finally:
-                    await db.close()
-            if queues or exchanges:
-                async with asyncio.timeout(30):
-                    connection = await aio_pika.connect(amqp_url, timeout=10)
-                    try:
-                        for names, delete in ((queues, "queue_delete"), (exchanges, "exchange_delete")):
-                            while names:
-                                channel = await connection.channel()  # one per operation: a failure closes it
-                                with contextlib.suppress(aio_pika.exceptions.ChannelNotFoundEntity):
-                                    await getattr(channel, delete)(names[0])
-                                names.pop(0)
-                    finally:
-                        await connection.close()
-            return
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                print(f"clean-up incomplete ({exc.__class__.__name__}: {exc}); left: schemas {schemas}, "
-                      f"queues {queues}, exchanges {exchanges}", file=sys.stderr)
-                return
-            await asyncio.sleep(1)
+async def clean_up(db_url: str, amqp_url: str, **names: list[str]) -> None:
+    """Drop what a part created, retrying while PostgreSQL or RabbitMQ restart; a failure is
+    reported, not raised (the figures stand)."""
+    try:
+        await remove_test_objects(amqp_url, db_url, within=90, **names)
+    except Exception as exc:
+        print(f"clean-up incomplete ({exc.__class__.__name__}: {exc}); of {names}", file=sys.stderr)
 
 
 # --- Pipeline ------------------------------------------------------------------------------------

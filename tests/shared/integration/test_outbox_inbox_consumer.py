@@ -148,6 +148,18 @@ class FlakyTransport(MemoryTransport):
         self.sent.extend(messages)
 
 
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[asyncio.Task[None]]:
+    """The relay's loop as a task; cancelled and awaited (bounded) at the end, so no relay is left
+    mid-transaction while the fixture disposes the engine."""
+    task = asyncio.create_task(relay.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+
+
 class TestOutboxRelay:
     async def test_publishes_in_commit_order_and_marks_rows_sent(self, db: Db) -> None:
         for n in range(5):
@@ -177,18 +189,11 @@ class TestOutboxRelay:
     async def test_the_running_relay_retries_until_the_broker_is_back(self, db: Db) -> None:
         transport = FlakyTransport(failures=2)
         relay = OutboxRelay("test", db.sessions, outbox, transport, interval=0.01)
-        task = asyncio.create_task(relay.run())
-        try:
+        async with running(relay):
             async with db.uow(on_commit=relay.wake) as uow:
                 uow.emit(event(7))
                 await uow.commit()
             await eventually(lambda: bool(transport.sent))
-        finally:
-            # Wait for it: a relay cancelled mid-transaction while the fixture disposes the
-            # engine left event-loop teardown waiting forever (seen in CI).
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T7"]
 
     async def test_a_stop_that_comes_with_a_wake_up_stops_the_relay(self, db: Db) -> None:
@@ -196,8 +201,7 @@ class TestOutboxRelay:
         # for its next round and service shutdown (and a CI run) hung on it.
         transport = FlakyTransport(failures=0)
         relay = OutboxRelay("test", db.sessions, outbox, transport, interval=3600)
-        task = asyncio.create_task(relay.run())
-        try:
+        async with running(relay) as task:
             async with db.uow(on_commit=relay.wake) as uow:
                 uow.emit(event(1))
                 await uow.commit()
@@ -208,9 +212,6 @@ class TestOutboxRelay:
             task.cancel()
             done, _ = await asyncio.wait([task], timeout=5)
             assert task in done and task.cancelled()
-        finally:
-            task.cancel()
-            await asyncio.wait([task], timeout=5)
 
 
     # Replica coordination uses PostgreSQL locks; on SQLite one relay runs per database.
