@@ -65,9 +65,9 @@ import jwt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.settings import SERVICES
-from shared.testing.cleanup import remove_test_objects
 from shared.testing.infra import find_amqp_url, find_database_url
 from shared.testing.stack import free_port, load_launcher
+from tests.topology import remove_test_objects
 
 SECRET = "bench-secret-" + "x" * 32
 TOKEN = jwt.encode({"sub": "bench", "roles": ["admin"], "exp": 4_000_000_000}, SECRET, algorithm="HS256")

@@ -87,9 +87,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shared.auth import Authenticator
 from shared.events import Envelope, PartCompleted
 from shared.settings import SERVICES, Settings
-from shared.testing.cleanup import remove_test_objects
 from shared.testing.infra import find_amqp_url, find_database_url
 from shared.testing.stack import free_port, load_launcher
+from tests.topology import remove_test_objects
 
 MACHINES = 10
 PARTS = int(os.environ.get("BENCH_PARTS", 20_000))  # throughput phase, pipeline and raw

@@ -18,10 +18,10 @@ import jwt
 import pytest
 
 from shared.settings import SERVICES
-from shared.testing.cleanup import remove_test_objects
 from shared.testing.plugin import skip_unless_ci
 from shared.testing.stack import free_port, load_launcher
 from tests.process.conftest import SECRET, wait_for
+from tests.topology import remove_test_objects
 
 launcher = load_launcher()
 

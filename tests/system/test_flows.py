@@ -22,9 +22,9 @@ from services.maintenance.usecases import scheduler
 from shared.db import utcnow
 from shared.events import AlarmRaised, Envelope, PartCompleted, Payload
 from shared.settings import Settings
-from shared.testing.cleanup import remove_test_objects
 from shared.transport.base import OutboundMessage
 from tests.process.conftest import SECRET, wait_for
+from tests.topology import remove_test_objects
 
 
 @dataclass

@@ -19,9 +19,9 @@ from services.transports import rabbitmq
 from shared.events import AlarmRaised, Envelope, MachineUpserted, PartRecorded, Payload, ProcessUpserted
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
-from shared.testing.cleanup import remove_test_objects
 from shared.transport.base import OutboundMessage, Transport
 from tests.process.conftest import SECRET, wait_for
+from tests.topology import remove_test_objects
 
 T0 = 1_790_000_000.0
 

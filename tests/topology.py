@@ -1,4 +1,5 @@
-"""Removing what a test or benchmark created on the shared broker and database."""
+"""Removing what a test or benchmark created on the shared broker and database (here, not in shared/: only
+shared/transport/rabbitmq.py may import aio_pika there)."""
 
 from __future__ import annotations
 
