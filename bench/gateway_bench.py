@@ -48,7 +48,6 @@ import json
 import math
 import os
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -65,6 +64,7 @@ import jwt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.settings import SERVICES
+from shared.testing.http1 import Connection, ProtocolError
 from shared.testing.infra import find_amqp_url, find_database_url
 from shared.testing.stack import free_port, load_launcher
 from tests.topology import remove_test_objects
@@ -75,82 +75,6 @@ TARGET_P99 = 0.020
 TICK = os.sysconf("SC_CLK_TCK")
 LIST_PATH = "/api/processes/"
 DETAIL_PATH = "/api/processes/{id}?programs=1&tools=1"
-
-
-# --- a minimal HTTP/1.1 keep-alive client ------------------------------------------------------
-
-class ProtocolError(Exception):
-    pass
-
-
-class Connection:
-    """One keep-alive connection; `request` sends prepared bytes and returns (status, body)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=4 << 20)
-        sock = self.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self.reader, self.writer
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            reader, writer = await self._open()
-        else:
-            reader, writer = self.reader, self.writer  # type: ignore[assignment]
-        writer.write(raw)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status_line, *lines = head[:-4].split(b"\r\n")
-        parts = status_line.split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-            raise ProtocolError(f"bad status line {status_line[:80]!r}")
-        status = int(parts[1])
-        length: int | None = None
-        chunked = close = False
-        for line in lines:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"connection":
-                close = value.strip().lower() == b"close"
-        if chunked:
-            body = await self._chunked(reader)
-        elif length is not None:
-            body = await reader.readexactly(length)
-        elif status in (204, 304) or 100 <= status < 200:
-            body = b""
-        else:
-            raise ProtocolError("response with neither Content-Length nor chunked encoding")
-        if close:  # nginx closes a keep-alive connection after keepalive_requests (1,000)
-            await self.close()
-        return status, body
-
-    @staticmethod
-    async def _chunked(reader: asyncio.StreamReader) -> bytes:
-        chunks = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
-                    pass
-                return b"".join(chunks)
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-
-    async def close(self) -> None:
-        writer, self.reader, self.writer = self.writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
 
 def raw_get(path: str, port: int, gzip: bool = True) -> bytes:

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData, Table, text
 
 from shared.auth import Authenticator
-from shared.consumer import Consumer, Handler
+from shared.consumer import BatchPrepare, Consumer, Handler
 from shared.db import make_engine, make_sessionmaker
 from shared.errors import install_error_handlers
 from shared.migrations import upgrade
@@ -51,6 +51,7 @@ class ServiceSpec:
     migrations: Path
     routers: Sequence[APIRouter] = ()
     subscriptions: Mapping[str, Handler] = field(default_factory=dict)
+    prepare_batch: BatchPrepare | None = None  # see shared/consumer.py
     on_start: Sequence[Hook] = ()
     background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
     # GETs answered from the read cache (shared/read_cache.py; needs the read_revision table).
@@ -80,6 +81,7 @@ class ServiceRuntime:
         self.consumer = Consumer(
             service=spec.name, queue=f"{settings.queue_prefix}{spec.name}", transport=transport,
             uow_factory=self.uow, inbox=spec.inbox, subscriptions=spec.subscriptions,
+            prepare=spec.prepare_batch,
             batch_size=settings.consumer_batch_size,
             batch_wait=settings.consumer_batch_wait_ms / 1000, prefetch=settings.consumer_prefetch,
             inbox_retention=timedelta(hours=settings.inbox_retention_hours),

@@ -21,6 +21,7 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         routers=routers(),
         subscriptions=handlers.SUBSCRIPTIONS,
+        prepare_batch=handlers.prepare_batch,
         on_start=(readmodel.request_sync_if_empty,),
         background=(scheduler.run, notifier.run),
     )

@@ -31,6 +31,8 @@ def _handler(payload_type: type[Payload], usecase: Callable[[UnitOfWork, Any], A
     return handle
 
 
+prepare_batch = readmodel.prepare_batch
+
 SUBSCRIPTIONS: Mapping[str, Handler] = {
     payload.type: _handler(payload, usecase) for payload, usecase in (
         (MachineUpserted, readmodel.machine_upserted),

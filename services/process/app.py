@@ -23,6 +23,7 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         routers=routers(),
         subscriptions=handlers.SUBSCRIPTIONS,
+        prepare_batch=handlers.prepare_batch,
         on_start=(settings_usecases.ensure_defaults,),
         read_key=processes_api.read_key,
         read_roles=frozenset(EVERYONE),

@@ -50,6 +50,8 @@ async def on_sync_requested(uow: UnitOfWork, event: Payload, envelope: Envelope)
         await machines.republish(uow, event)
 
 
+prepare_batch = telemetry.prepare_batch
+
 SUBSCRIPTIONS: Mapping[str, Handler] = {
     PartCompleted.type: on_part_completed,
     ProgramLoaded.type: on_program_loaded,

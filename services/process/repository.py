@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Row, Text, cast, func, select, type_coerce
@@ -26,6 +26,8 @@ from services.process.models import (
 from shared.errors import NotFound
 from shared.repository import get_or_404
 from shared.schemas import INT32_MAX, INT32_MIN
+
+T = TypeVar("T")
 
 
 async def get_machine_or_404(session: AsyncSession, id: int) -> Machine:
@@ -57,6 +59,17 @@ async def get_machine_for_update(session: AsyncSession, id: int) -> Machine | No
     return (await session.execute(
         select(Machine).where(Machine.id == id).with_for_update()
     )).scalar_one_or_none()
+
+
+async def machines_for_update(session: AsyncSession, ids: Sequence[int]) -> Sequence[Machine]:
+    """Row-locked in id order, so two writers locking several machines cannot deadlock."""
+    return (await session.scalars(
+        select(Machine).where(Machine.id.in_(ids)).order_by(Machine.id).with_for_update()
+    )).all()
+
+
+async def rows_by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> Sequence[T]:
+    return (await session.scalars(select(model).where(model.id.in_(list(ids))))).all()  # type: ignore[attr-defined]
 
 
 # --- machines --------------------------------------------------------------------------------

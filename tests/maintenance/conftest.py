@@ -21,7 +21,7 @@ from services.maintenance.app import spec
 from shared.events import Envelope, MachineUpserted, Payload, ProcessUpserted
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
-from tests.process.conftest import BACKENDS, SECRET, Harness, RecordingTransport, _drop_schema
+from tests.process.conftest import BACKENDS, SECRET, Delivery, Harness, RecordingTransport, _drop_schema
 
 
 @dataclass
@@ -32,6 +32,13 @@ class MaintenanceHarness(Harness):
         async with self.runtime.uow() as uow:
             await handlers.SUBSCRIPTIONS[event.type](uow, event, envelope)
             await uow.commit()
+
+    async def apply_batch(self, *events: Payload) -> list[Delivery]:
+        """Deliver events as one consumer batch (inbox, prepare_batch, handlers, one commit)."""
+        assert self.runtime.consumer is not None
+        deliveries = [Delivery.of(event, "process") for event in events]
+        await self.runtime.consumer.handle_batch(deliveries)  # type: ignore[arg-type]
+        return deliveries
 
     async def known_machine(self, machine_id: int = 1, **fields: Any) -> None:
         await self.apply(MachineUpserted(machine_id=machine_id, name=f"M{machine_id}",

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from services.process.app import spec
-from shared.events import Envelope
+from shared.events import Envelope, Payload
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
 from shared.transport.base import OutboundMessage
@@ -87,6 +88,45 @@ class Harness:
                        tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return await self.ok("PUT", "/api/toolAssemblies/", 201, json={
             "machine_id": machine_id, "location": location, "process_id": process_id, "tools": tools or []})
+
+
+@dataclass
+class Delivery:
+    """An InboundMessage handed to the consumer directly, so the batch is exactly these."""
+
+    body: bytes
+    routing_key: str
+    message_id: str | None
+    delivery_count: int = 0
+    settled: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, payload: Payload, producer: str = "collector") -> Delivery:
+        envelope = Envelope.wrap(payload, producer)
+        return cls(envelope.to_bytes(), payload.type, str(envelope.id))
+
+    async def ack(self) -> None:
+        self.settled.append("ack")
+
+    async def reject(self, requeue: bool = False) -> None:
+        self.settled.append("requeue" if requeue else "dead")
+
+
+@contextmanager
+def statements_of(api: Harness) -> Iterator[list[str]]:
+    """The SQL the service's engine runs inside the block, whitespace folded."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()))
+
+    engine = api.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
 
 
 async def _drop_schema(url: str, schema: str) -> None:

@@ -13,6 +13,7 @@ from shared.events import (
     MachineDeleted,
     MachineUpserted,
     PartRecorded,
+    Payload,
     ProcessChangedOver,
     ProcessDeleted,
     ProcessUpserted,
@@ -65,6 +66,20 @@ async def settings_updated(uow: UnitOfWork, event: SettingsUpdated) -> None:
     await repository.put_setting(uow.session, TIME_ZONE, event.time_zone)
 
 
+# Memoised for the transaction: a consumer batch holds many parts of a few machines, and a
+# query per part would also flush the previous part's timer update (autoflush).
+_RUN_TIME_ITEMS = "taktline.run_time_items"
+
+
+async def prepare_batch(uow: UnitOfWork, events: Sequence[Payload]) -> None:
+    """Before a consumer batch: the run-time items of every machine it has parts of, in one
+    statement (not one per machine, each flushing the timer updates before it)."""
+    memo: dict[int, Sequence[Item]] = uow.session.info.setdefault(_RUN_TIME_ITEMS, {})
+    ids = sorted({event.machine_id for event in events if isinstance(event, PartRecorded)} - memo.keys())
+    if ids:
+        memo.update(await repository.items_on_machines(uow.session, ids, mode=1))
+
+
 async def part_recorded(uow: UnitOfWork, event: PartRecorded) -> None:
     """Run-time items on the machine gain the process's cycle time for each cycle.
 
@@ -77,9 +92,7 @@ async def part_recorded(uow: UnitOfWork, event: PartRecorded) -> None:
     if not per_cycle or per_cycle <= 0:
         return
     minutes = per_cycle * max(event.cycles, 0)
-    # Memoised for the transaction: a consumer batch holds many parts of a few machines, and
-    # a query per part would also flush the previous part's timer update (autoflush).
-    memo: dict[int, Sequence[Item]] = uow.session.info.setdefault("taktline.run_time_items", {})
+    memo: dict[int, Sequence[Item]] = uow.session.info.setdefault(_RUN_TIME_ITEMS, {})
     if event.machine_id not in memo:
         memo[event.machine_id] = await repository.items_on_machine(uow.session, event.machine_id, mode=1)
     for item in memo[event.machine_id]:

@@ -12,6 +12,7 @@ from shared.events import (
     ProcessUpserted,
 )
 from tests.maintenance.conftest import MaintenanceHarness
+from tests.process.conftest import statements_of
 
 ITEMS = "/api/maintenance/items/"
 
@@ -67,6 +68,29 @@ class TestParts:
             run_time["id"], via_equipment["id"], clock["id"], elsewhere["id"], same_process["id"])}
         assert timers == {run_time["id"]: 8.0, via_equipment["id"]: 8.0, clock["id"]: 0.0, elsewhere["id"]: 0.0,
                           same_process["id"]: 8.0}
+
+    async def test_a_batch_over_several_machines_reads_their_run_time_items_in_one_statement(
+        self, api: MaintenanceHarness,
+    ) -> None:
+        for machine in (1, 2, 3):
+            await api.known_machine(machine)
+        equipment = await api.ok("PUT", "/api/maintenance/equipment/", 201, json={"name": "Bar feeder",
+                                                                                   "machine_id": 2})
+        items = {"m1": await api.item(machine_id=1, schedule_mode=1),
+                 "m2 via equipment": await api.item(equipment_id=equipment["id"], schedule_mode=1),
+                 "m3": await api.item(machine_id=3, schedule_mode=1),
+                 "m3 clock": await api.item(machine_id=3, schedule_mode=0)}
+        parts = [PartRecorded(part_id=10 * k + machine, machine_id=machine, process_id=None, program_id=None,
+                              finished=1e9 + k, count=1, cycles=k, time_per_cycle=float(machine))
+                 for k in (1, 2) for machine in (3, 1, 2)]
+        with statements_of(api) as statements:
+            deliveries = await api.apply_batch(*parts)
+        assert all(d.settled == ["ack"] for d in deliveries)
+        item_reads = [s for s in statements if s.startswith("SELECT") and " FROM items" in s]
+        assert len(item_reads) == 1, item_reads
+        timers = {name: (await api.ok("GET", f"{ITEMS}{item['id']}"))["cycle_timer"] for name, item in items.items()}
+        # machine m's parts: cycles 1 + 2 at m minutes a cycle
+        assert timers == {"m1": 3.0, "m2 via equipment": 6.0, "m3": 9.0, "m3 clock": 0.0}
 
     async def test_an_item_tied_to_ansame_process_does_not_count(self, api: MaintenanceHarness) -> None:
         await api.known_machine(1)

@@ -259,11 +259,12 @@ class TestInbox:
 
 
 class TestConsumer:
-    async def _run(self, db: Db, messages: list[OutboundMessage], handler, done) -> MemoryTransport:  # type: ignore[no-untyped-def]
+    async def _run(self, db: Db, messages: list[OutboundMessage], handler, done, **options) -> MemoryTransport:  # type: ignore[no-untyped-def]
         transport = MemoryTransport(delivery_limit=3)
         await transport.start()
         consumer = Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
-                            subscriptions={"telemetry.tool_changed": handler}, batch_size=50, batch_wait=0.02)
+                            subscriptions={"telemetry.tool_changed": handler},
+                            **{"batch_size": 50, "batch_wait": 0.02, **options})
         await consumer.start()
         await transport.publish(messages)
         try:
@@ -323,6 +324,44 @@ class TestConsumer:
             names = sorted((await session.scalars(select(items.c.name))).all())
         assert names == ["T1", "T2", "T3", "T4"]
         assert await db.count(inbox) == 4
+
+    async def test_prepare_sees_a_batch_s_fresh_events_once_inside_its_transaction(self, db: Db) -> None:
+        prepared: list[list[str]] = []
+
+        async def prepare(uow: UnitOfWork, payloads: Sequence[Payload]) -> None:
+            tools = [p.tool for p in payloads]  # type: ignore[attr-defined]
+            prepared.append(tools)
+            await uow.session.execute(insert(items).values(name="prepared " + ",".join(tools)))
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            if payload.tool == "T5":  # type: ignore[attr-defined]
+                raise InvalidInput("tool", "rejected by the domain")
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        async def names() -> list[str]:
+            async with db.sessions() as session:
+                return sorted((await session.scalars(select(items.c.name))).all())
+
+        first = self.message(1)
+        async def has(name: str) -> bool:
+            return name in await names()
+
+        await self._run(db, [first], handler, lambda _: has("T1"), prepare=prepare, batch_size=1)
+        # One batch (full at four): T1 was applied before and T2 comes twice, so prepare sees T2, T3.
+        second = self.message(2)
+        await self._run(db, [first, second, second, self.message(3)], handler, lambda _: has("T3"), prepare=prepare,
+                        batch_size=4, batch_wait=30)
+        assert prepared == [["T1"], ["T2", "T3"]]
+        assert await names() == ["T1", "T2", "T3", "prepared T1", "prepared T2,T3"]
+
+        # A batch that fails is rolled back with what prepare wrote, then applied message by message.
+        async def settled(t: MemoryTransport) -> bool:
+            return len(t.dead_letters("test")) == 1 and "T6" in await names()
+
+        await self._run(db, [self.message(5), self.message(6)], handler, settled, prepare=prepare,
+                        batch_size=2, batch_wait=30)
+        assert prepared[2:] == [["T5", "T6"], ["T5"], ["T6"]]
+        assert await names() == ["T1", "T2", "T3", "T6", "prepared T1", "prepared T2,T3", "prepared T6"]
 
     async def test_a_failing_message_fails_alone_and_is_dead_lettered(self, db: Db) -> None:
         async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
