@@ -75,7 +75,7 @@ async def seed_sources(collector: ServiceRuntime, machines: list[SimulatedMachin
             if machine.machine_id not in covered:
                 address = f"seed={seed + n};cycle={machine.cycle_seconds};programs={','.join(machine.programs)}"
                 await sources.create_source(uow, SourceCreate(machine_id=machine.machine_id, kind="simulator",
-                                                              address=address))
+                                                              address=address), cache=None)  # not serving yet
         await uow.commit()
 
 

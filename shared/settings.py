@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     collector_backoff_max: float = Field(
         default=30, gt=0, description="Longest wait (s) between reconnects to a source or publish retries.")
     collector_supervise_interval: float = Field(
-        default=5, gt=0, description="Seconds between checks of the sources table (new, changed, removed).")
+        default=5, gt=0, description="Seconds between checks of the sources table (new, changed, removed); "
+        "also how long an HTTP push keeps a machine's source and mapping (another replica's change shows after it).")
 
     # Maintenance.
     maintenance_scheduler_interval: float = Field(

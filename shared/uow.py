@@ -40,12 +40,14 @@ class UnitOfWork:
         self.principal = principal
         self._events: list[Envelope | Callable[[], Envelope]] = []
         self._written = False  # outbox rows written in this transaction: wake the relay at commit
+        self._after_commit: list[Callable[[], None]] = []
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessionmaker()
         self._events = []
         self._written = False
+        self._after_commit = []
         return self
 
     async def __aexit__(
@@ -68,6 +70,11 @@ class UnitOfWork:
     def emit_after_flush(self, build: Callable[[], Payload]) -> None:
         """Queue the event `build()` returns once the session is flushed (in emit order)."""
         self._events.append(lambda: Envelope.wrap(build(), self.producer))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this transaction has committed; never after a rollback
+        (a cache dropped before the commit could be filled again with the old rows)."""
+        self._after_commit.append(callback)
 
     @property
     def pending_events(self) -> list[Envelope]:
@@ -103,8 +110,12 @@ class UnitOfWork:
         woken, self._written = self._written, False
         if woken and self._on_commit:
             self._on_commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         self._events = []
         self._written = False
+        self._after_commit = []
         await self.session.rollback()

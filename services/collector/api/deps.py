@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.collector.models import INT32_MAX, INT32_MIN
+from services.collector.usecases.push_sources import PushSources
 from shared.runtime import ServiceRuntime
 from shared.uow import UnitOfWork
 
@@ -31,7 +32,17 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def _push_sources(request: Request) -> PushSources:
+    """One cache per app (its state outlives requests; `taktline run` serves all services in one app)."""
+    state = request.app.state
+    cache: PushSources | None = getattr(state, "collector_push_sources", None)
+    if cache is None:
+        cache = state.collector_push_sources = PushSources(_runtime(request).settings.collector_supervise_interval)
+    return cache
+
+
 UowDep = Annotated[UnitOfWork, Depends(_uow, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+PushSourcesDep = Annotated[PushSources, Depends(_push_sources)]
 IdFilter = Annotated[int | None, Query(ge=INT32_MIN, le=INT32_MAX)]
 UnixTime = Annotated[float | None, Query(ge=0, le=253_402_300_799, allow_inf_nan=False)]

@@ -13,15 +13,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.collector import repository
 from services.collector.domain.mapping import Mapping
 from services.collector.domain.observations import Condition, Observation
 from services.collector.schemas import PushItem, PushRejected, PushResult
+from services.collector.usecases.push_sources import PushSources
 from services.collector.usecases.telemetry import ingest
 from shared.db import utcnow
 from shared.uow import UnitOfWork
 
 STATUS_EVERY = timedelta(seconds=1)
+DEFAULT_MAPPING = Mapping()  # for a machine without an http source (read only: derive never changes it)
 
 
 def _observation(item: PushItem, index: int) -> Observation:
@@ -36,7 +37,7 @@ def _observation(item: PushItem, index: int) -> Observation:
     return Observation(item.timestamp, item.key, value, position=position)
 
 
-async def push(uow: UnitOfWork, machine_id: int, items: list[Any]) -> PushResult:
+async def push(uow: UnitOfWork, sources: PushSources, machine_id: int, items: list[Any]) -> PushResult:
     observations: list[Observation] = []
     rejected: list[PushRejected] = []
     for index, raw in enumerate(items):
@@ -48,11 +49,10 @@ async def push(uow: UnitOfWork, machine_id: int, items: list[Any]) -> PushResult
             rejected.append(PushRejected(index=index, detail=f"{where}: {error['msg']}"))
     # Apply in time order, as a machine reports them.
     observations.sort(key=lambda o: o.timestamp)
-    sources = await repository.list_sources(uow.session, machine_id, "http")
-    source = sources[0] if sources else None
-    mapping = Mapping().merged(source.mapping if source else None)
+    source = await sources.get(uow.session, machine_id)
     envelopes = await ingest(uow.session, machine_id=machine_id, source_id=source.id if source else None,
-                             stream=f"push:{machine_id}", mapping=mapping, observations=observations)
+                             stream=f"push:{machine_id}", mapping=source.mapping if source else DEFAULT_MAPPING,
+                             observations=observations)
     for envelope in envelopes:
         uow.emit(envelope.payload(), id=envelope.id, occurred_at=envelope.occurred_at)
     # A resent batch derives the same events with the same ids: the outbox queues each id once.
@@ -62,5 +62,5 @@ async def push(uow: UnitOfWork, machine_id: int, items: list[Any]) -> PushResult
         # A busy edge pushes many times a second: the status row moves at most once a second,
         # so concurrent pushes of one machine do not queue on its row lock.
         if not source.connected or source.last_data_at is None or now - source.last_data_at >= STATUS_EVERY:
-            source.connected, source.last_data_at = True, now
+            await sources.mark_seen(uow, machine_id, source, now)
     return PushResult(accepted=len(observations), rejected=rejected, events=len(queued))

@@ -125,3 +125,46 @@ async def test_a_push_of_values_leaves_alarms_alone_without_reading_them(collect
     [alarm] = (await collector.ok("GET", "/api/collector/machines/6/state"))["active_alarms"]
     assert alarm["message"] == "SPINDLE OVERLOAD"
     assert [e.type for e in await collector.events()] == ["telemetry.alarm_raised", "telemetry.part_completed"]
+
+
+async def test_a_push_keeps_the_machine_s_source_between_pushes_and_sees_its_own_writes_at_once(
+        collector: Harness) -> None:
+    from sqlalchemy import event, text
+
+    from services.collector.usecases.push_sources import PushSources
+
+    clock = [0.0]
+    app = collector.client._transport.app  # type: ignore[attr-defined]
+    app.state.collector_push_sources = PushSources(ttl=5, clock=lambda: clock[0])
+    reads: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "FROM sources" in statement and "sources.kind =" in statement:  # not the supervisor's scan
+            reads.append(statement)
+
+    async def push(n: int, key: str) -> int:
+        body = [{"id": f"p{n}", "timestamp": T0 + n, "key": key, "value": n}]
+        await collector.ok("POST", "/api/collector/machines/8/events", role="machine", json=body)
+        return int((await collector.ok("GET", "/api/collector/machines/8/state"))["part_count"])
+
+    engine = collector.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert await push(1, "PartCountAct") == 1  # no source: the default mapping
+        assert await push(2, "PartCountAct") == 2
+        assert len(reads) == 1  # the machine's source (none) was read once
+        source = await collector.ok("PUT", "/api/collector/sources/", 201,
+                                    json={"machine_id": 8, "kind": "http", "mapping": {"part_count": ["Parts"]}})
+        assert await push(3, "Parts") == 3  # this collector's write applies to the next push
+        status = (await collector.ok("GET", f"/api/collector/sources/{source['id']}"))["status"]
+        assert status["connected"] is True and status["last_data"] is not None
+        await collector.ok("PATCH", f"/api/collector/sources/{source['id']}", json={"mapping": {"part_count": ["N"]}})
+        assert await push(4, "N") == 4
+        # Another replica's write (straight to the table) shows once the entry is older than the ttl.
+        async with collector.runtime.engine.begin() as conn:
+            await conn.execute(text("UPDATE sources SET mapping = :m"), {"m": '{"part_count": ["M"]}'})
+        assert await push(5, "M") == 4
+        clock[0] += 6
+        assert await push(6, "M") == 6
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
