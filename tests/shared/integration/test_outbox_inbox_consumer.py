@@ -240,6 +240,24 @@ class TestOutboxRelay:
         tools = [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent]
         assert tools == [f"T{n}" for n in range(300)]
 
+    @pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True)
+    async def test_a_relay_leaves_the_rows_to_the_replica_holding_the_lock(self, db: Db) -> None:
+        import zlib
+
+        async with db.uow() as uow:
+            uow.emit(event(1))
+            await uow.commit()
+        transport = FlakyTransport(failures=0)
+        relay = OutboxRelay("test", db.sessions, outbox, transport, lock_scope="held-elsewhere")
+        key = zlib.crc32(b"taktline.outbox.held-elsewhere")
+        async with db.engine.connect() as other:  # another replica, inside its round
+            await other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            assert await relay.publish_pending() == 0
+            assert transport.sent == []
+            await other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        assert await relay.publish_pending() == 1
+        assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T1"]
+
 
 class TestInbox:
     async def test_record_all_once_and_purge_of_old_ids(self, db: Db) -> None:
