@@ -111,39 +111,44 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
         t = self._table
-        async with self._sessions() as session, session.begin():
-            query = (
-                select(t.c.id, t.c.event_id, t.c.type, t.c.body)
-                .where(t.c.published_at.is_(None))
-                .order_by(t.c.id)
-                .limit(self._batch_size)
-            )
-            if session.bind.dialect.name == "postgresql":
-                # The lock in the same statement (an uncorrelated subquery, evaluated once): one
-                # round trip fewer a round. Another replica holding it reads as nothing to do.
-                query = query.where(self._lock).with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).all()
-            if not rows:
-                OUTBOX_PENDING.labels(self.service).set(0)
-                return 0
-            messages = [
-                OutboundMessage(routing_key=r.type, body=r.body.encode(), message_id=r.event_id,
-                                headers={"producer": self.service})
-                for r in rows
-            ]
-            ids = [r.id for r in rows]
-            try:
-                await self._transport.publish(messages)
-            except PublishError as exc:
-                failure: PublishError | None = exc
-            else:
-                failure = None
-                await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=utcnow()))
-        if failure is not None:
-            await self._record_failure(ids, failure)
-            raise failure
-        EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
-        return len(rows)
+        ids: list[int] = []
+        try:
+            async with self._sessions() as session, session.begin():
+                query = (
+                    select(t.c.id, t.c.event_id, t.c.type, t.c.body)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self._batch_size)
+                )
+                if session.bind.dialect.name == "postgresql":
+                    # The lock in the same statement (an uncorrelated subquery, evaluated once): one
+                    # round trip fewer a round. Another replica holding it reads as nothing to do.
+                    query = query.where(self._lock).with_for_update(skip_locked=True)
+                rows = (await session.execute(query)).all()
+                if not rows:
+                    OUTBOX_PENDING.labels(self.service).set(0)
+                    return 0
+                messages = [
+                    OutboundMessage(routing_key=r.type, body=r.body.encode(), message_id=r.event_id,
+                                    headers={"producer": self.service})
+                    for r in rows
+                ]
+                ids = [r.id for r in rows]
+                # The rows are marked sent while the broker's confirms come in (a few ms): the mark
+                # is seen only if this transaction commits, and a failed publish rolls it back.
+                publishing = asyncio.ensure_future(self._transport.publish(messages))
+                try:
+                    await session.execute(update(t).where(t.c.id.in_(ids)).values(published_at=utcnow()))
+                except BaseException:
+                    publishing.cancel()
+                    await asyncio.gather(publishing, return_exceptions=True)
+                    raise
+                await publishing
+        except PublishError as exc:
+            await self._record_failure(ids, exc)
+            raise
+        EVENTS_PUBLISHED.labels(self.service).inc(len(ids))
+        return len(ids)
 
     async def _record_failure(self, ids: list[int], error: Exception) -> None:
         """In its own transaction: the claim's transaction ended without marking anything sent."""
