@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -380,6 +381,31 @@ class TestConsumer:
                         batch_size=2, batch_wait=30)
         assert prepared[2:] == [["T5", "T6"], ["T5"], ["T6"]]
         assert await names() == ["T1", "T2", "T3", "T6", "prepared T1", "prepared T2,T3", "prepared T6"]
+
+    async def test_an_idle_consumer_does_not_hold_a_lone_message_for_the_whole_window(self, db: Db) -> None:
+        applied: list[float] = []
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            applied.append(time.monotonic())
+
+        sent = time.monotonic()
+        # batch_wait 4 s; an idle consumer waits a tenth of it.
+        await self._run(db, [self.message(1)], handler, lambda _: bool(applied), batch_wait=4)
+        assert applied[0] - sent < 2.0
+
+    def test_the_batch_window_follows_how_busy_the_consumer_is(self) -> None:
+        consumer = Consumer(service="test", queue="test", transport=MemoryTransport(), uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
+                            inbox=inbox, subscriptions={}, batch_wait=0.01)
+        assert consumer.batch_window == pytest.approx(0.001)  # idle: a tenth
+        for _ in range(20):
+            consumer._note_busy(busy=0.03, period=0.04)  # applying batches 75% of the time
+        assert consumer.batch_window == pytest.approx(0.01)
+        for _ in range(5):
+            consumer._note_busy(busy=0.01, period=0.04)
+        assert 0.001 < consumer.batch_window < 0.01  # easing off as the load falls
+        for _ in range(30):
+            consumer._note_busy(busy=0.005, period=1.0)
+        assert consumer.batch_window == pytest.approx(0.001)
 
     async def test_a_failing_message_fails_alone_and_is_dead_lettered(self, db: Db) -> None:
         async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
