@@ -13,6 +13,7 @@ import contextlib
 import logging
 import zlib
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -20,12 +21,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,6 +38,14 @@ from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.transport.base import OutboundMessage, PublishError, Transport
 
 log = logging.getLogger("taktline.outbox")
+
+
+# The relay claims unsent rows in id order from a partial index. An index on (published_at, id)
+# kept the entries of sent rows (an UPDATE leaves the old entry until vacuum), and the planner
+# read them all with a bitmap scan: 4 ms a claim with 40,000 rows sent since the last vacuum,
+# against 0.08 ms for an index scan of the partial index, which also skips the dead entries it
+# has seen once. The purge finds old sent rows by ix_outbox_published.
+UNSENT = "published_at IS NULL"
 
 
 def make_outbox_table(metadata: MetaData) -> Table:
@@ -50,8 +61,22 @@ def make_outbox_table(metadata: MetaData) -> Table:
         Column("published_at", UTCDateTime, nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text, nullable=True),
-        Index("ix_outbox_unsent", "published_at", "id"),
+        Index("ix_outbox_unsent", "id", postgresql_where=text(UNSENT), sqlite_where=text(UNSENT)),
+        Index("ix_outbox_published", "published_at"),
     )
+
+
+def upgrade_indexes(op: Any) -> None:
+    """For each service's migration (alembic `op`): the unsent index becomes partial."""
+    op.drop_index("ix_outbox_unsent", table_name="outbox")
+    op.create_index("ix_outbox_unsent", "outbox", ["id"], postgresql_where=text(UNSENT), sqlite_where=text(UNSENT))
+    op.create_index("ix_outbox_published", "outbox", ["published_at"])
+
+
+def downgrade_indexes(op: Any) -> None:
+    op.drop_index("ix_outbox_published", table_name="outbox")
+    op.drop_index("ix_outbox_unsent", table_name="outbox")
+    op.create_index("ix_outbox_unsent", "outbox", ["published_at", "id"])
 
 
 class OutboxRelay:
@@ -108,23 +133,24 @@ class OutboxRelay:
                 async with asyncio.timeout(backoff):
                     await self._wake.wait()
 
+    def claim(self, dialect: str) -> Select[Any]:
+        """The next unsent rows in id order, row-locked on PostgreSQL."""
+        t = self._table
+        query = select(t.c.id, t.c.event_id, t.c.type, t.c.body).where(t.c.published_at.is_(None)) \
+            .order_by(t.c.id).limit(self._batch_size)
+        if dialect == "postgresql":
+            # The replica lock in the same statement (an uncorrelated subquery, evaluated once):
+            # one round trip fewer a round. Another replica holding it reads as nothing to do.
+            query = query.where(self._lock).with_for_update(skip_locked=True)
+        return query
+
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
         t = self._table
         ids: list[int] = []
         try:
             async with self._sessions() as session, session.begin():
-                query = (
-                    select(t.c.id, t.c.event_id, t.c.type, t.c.body)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self._batch_size)
-                )
-                if session.bind.dialect.name == "postgresql":
-                    # The lock in the same statement (an uncorrelated subquery, evaluated once): one
-                    # round trip fewer a round. Another replica holding it reads as nothing to do.
-                    query = query.where(self._lock).with_for_update(skip_locked=True)
-                rows = (await session.execute(query)).all()
+                rows = (await session.execute(self.claim(session.bind.dialect.name))).all()
                 if not rows:
                     OUTBOX_PENDING.labels(self.service).set(0)
                     return 0

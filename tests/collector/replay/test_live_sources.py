@@ -181,7 +181,13 @@ async def test_simulator_source_publishes_parts_through_the_derivation(collector
     assert all(p.data["increment"] == 1 and p.data["program"] == "O7.nc" for p in parts)
     assert [e.data["program"] for e in published(collector, "telemetry.program_loaded", 7)] == ["O7.nc"]
     [raised] = published(collector, "telemetry.alarm_raised", 7)
-    alarms = await collector.ok("GET", "/api/collector/alarms/?machine_id=7&active=true")
+
+    async def active_alarms() -> Any:
+        return await collector.ok("GET", "/api/collector/alarms/?machine_id=7&active=true")
+
+    # A live source publishes with confirms, then commits its rows and position: the event can
+    # be seen a moment before the alarm row is.
+    alarms = await wait_for(active_alarms)
     assert list(alarms) == [str(raised.data["alarm_id"])] and raised.data["message"] == alarms[str(
         raised.data["alarm_id"])]["message"]
     state = await collector.ok("GET", "/api/collector/machines/7/state")

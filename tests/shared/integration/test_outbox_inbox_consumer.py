@@ -259,6 +259,28 @@ class TestOutboxRelay:
         assert await relay.publish_pending() == 1
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T1"]
 
+    @pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True)
+    async def test_the_claim_reads_the_partial_index_of_unsent_rows(self, db: Db) -> None:
+        from datetime import timedelta
+
+        from shared.db import utcnow
+
+        now = utcnow()
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(outbox), [
+                {"event_id": str(uuid.uuid4()), "type": "t", "body": "{}", "created_at": now, "attempts": 0,
+                 "published_at": now - timedelta(hours=n % 48) if n < 19_990 else None} for n in range(20_000)])
+            await conn.execute(text("ANALYZE outbox"))
+        transport = MemoryTransport()
+        await transport.start()
+        relay = OutboxRelay("test", db.sessions, outbox, transport)
+        async with db.engine.connect() as conn:
+            claim = relay.claim("postgresql").compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True})
+            plan = "\n".join((await conn.exec_driver_sql(f"EXPLAIN {claim}")).scalars())
+        # An ordered scan of the unsent rows alone: not a bitmap scan of every row sent since the last vacuum.
+        assert "Index Scan using ix_outbox_unsent" in plan, plan
+        assert await relay.publish_pending() == 10
+
 
 class TestInbox:
     async def test_record_all_once_and_purge_of_old_ids(self, db: Db) -> None:
