@@ -1,4 +1,4 @@
-"""outbox: the relay's unsent index becomes partial (id WHERE published_at IS NULL)
+"""outbox: partial indexes, unsent rows by id (the relay) and sent rows by published_at (the purge)
 
 Revision ID: 0002_outbox_unsent_partial
 Revises: 0001
