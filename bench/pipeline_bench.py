@@ -31,10 +31,11 @@ its outbox) -> RabbitMQ -> maintenance (timer), each step committed.
   received_at for the process.part_recorded event (whose `finished` is the stamp) - stamp;
   received_at is taken before the batch's handlers run (one value per batch since the inbox
   insert became one statement per batch), so it is early by the batch's apply and commit time.
-  Hop by hop from the outboxes' created_at (just before the commit) and published_at (after the
-  broker's confirms; a relay round marks its rows with one value, hence the round counts) and the
-  inboxes' received_at. A consumer may start on a message before the relay that sent it has
-  its confirms, so "-> maintenance inbox received_at" can be negative.
+  Hop by hop from the outboxes' created_at (just before the commit) and published_at (the relay
+  stamps it as it sends the round's messages, and commits it once every confirm is in; a round
+  marks its rows with one value, hence the round counts) and the inboxes' received_at. A consumer
+  may start on a message before the relay that sent it commits, so "-> maintenance inbox
+  received_at" can be negative.
 - Throughput: 20,000 parts in pushes of 200 items, as fast as the collector accepts them;
   parts/s = N / (first push -> maintenance has applied all), with when each stage finished.
 - Peak memory: VmHWM of each service process after the 1,000 parts/s load and after the maximum.
@@ -423,7 +424,8 @@ CREATE SCHEMA {s};
 CREATE TABLE {s}.c_outbox (id bigserial PRIMARY KEY, event_id varchar(36) UNIQUE NOT NULL, type varchar(100) NOT NULL,
     body text NOT NULL, created_at timestamptz NOT NULL, published_at timestamptz, attempts int NOT NULL DEFAULT 0,
     last_error text);
-CREATE INDEX ON {s}.c_outbox (published_at, id);
+CREATE INDEX ON {s}.c_outbox (id) WHERE published_at IS NULL;
+CREATE INDEX ON {s}.c_outbox (published_at) WHERE published_at IS NOT NULL;
 CREATE TABLE {s}.p_inbox (message_id varchar(64) PRIMARY KEY, type varchar(100) NOT NULL,
     received_at timestamptz NOT NULL);
 CREATE INDEX ON {s}.p_inbox (received_at);
