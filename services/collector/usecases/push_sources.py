@@ -32,9 +32,10 @@ class PushSource:
 
 
 class PushSources:
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self._clock = clock
+        self.max_entries = max_entries  # machine ids come from the URL: the cache must not grow with them
         self._entries: dict[int, tuple[float, PushSource | None]] = {}
         self._generation = 0  # moved by forget_all: a read begun before it is not kept
 
@@ -48,8 +49,13 @@ class PushSources:
         found = None if not sources else PushSource(sources[0].id, Mapping().merged(sources[0].mapping),
                                                     sources[0].connected, sources[0].last_data_at)
         if generation == self._generation:
+            if machine_id not in self._entries and len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]  # the longest-held entry
             self._entries[machine_id] = (self._clock() + self.ttl, found)
         return found
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     async def mark_seen(self, uow: UnitOfWork, machine_id: int, source: PushSource, now: datetime) -> None:
         """Connected, with data at `now`: one UPDATE in the push's transaction, kept here once it commits."""

@@ -168,3 +168,14 @@ async def test_a_push_keeps_the_machine_s_source_between_pushes_and_sees_its_own
         assert await push(6, "M") == 6
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_the_push_source_cache_is_bounded(collector: Harness) -> None:
+    from services.collector.usecases.push_sources import PushSources
+
+    app = collector.client._transport.app  # type: ignore[attr-defined]
+    cache = app.state.collector_push_sources = PushSources(ttl=60, max_entries=3)
+    for machine in range(1, 6):
+        body = [{"id": "p", "timestamp": T0, "key": "PartCountAct", "value": 1}]
+        await collector.ok("POST", f"/api/collector/machines/{machine}/events", role="machine", json=body)
+    assert len(cache) == 3
