@@ -2,11 +2,11 @@
 
 A batch of up to `batch_size` messages (or whatever arrived within the batch window: up to
 `batch_wait`, less while the consumer is mostly idle) is applied in one transaction with its
-inbox rows, then acknowledged together. A batch that
-fails is retried message by message, so one bad message fails alone. What does not parse
-or validate, or fails with a DomainError, is dead-lettered at once; other failures are
-requeued (the queue's delivery limit dead-letters a message that keeps failing). When the
-database itself is unreachable the batch is retried in place, without burning deliveries.
+inbox rows, then acknowledged together. A batch that fails is retried message by message, so
+one bad message fails alone. What does not parse or validate, or fails with a DomainError, is
+dead-lettered at once; other failures are requeued (the queue's delivery limit dead-letters a
+message that keeps failing). When the database itself is unreachable the batch is retried in
+place, without burning deliveries.
 """
 
 from __future__ import annotations
