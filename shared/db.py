@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -142,3 +144,14 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
     return isinstance(exc, ConnectionError)
+
+
+@functools.cache
+def insert_new(table: Table, key: str, dialect: str) -> Any:
+    """`INSERT … ON CONFLICT (key) DO NOTHING RETURNING key`, built once per table and dialect.
+
+    Executed with a list of rows it is one cached statement whatever the batch size, sent as one
+    multi-row INSERT; the ids it returns are the rows that were not there yet (the inbox's
+    message ids, the outbox's event ids)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])

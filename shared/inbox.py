@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import Column, MetaData, String, Table, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import UTCDateTime, insert_new, utcnow
 
 
 def make_inbox_table(metadata: MetaData) -> Table:
@@ -26,13 +25,9 @@ async def record_all_once(session: AsyncSession, table: Table, messages: Sequenc
     """Insert the (id, type) pairs in one statement; returns the ids that were not there yet."""
     if not messages:
         return set()
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     rows = [{"message_id": id, "type": type, "received_at": now} for id, type in dict(messages).items()]
-    # executemany form: one cached statement whatever the batch size (a VALUES list of the
-    # batch's length would be compiled anew for every batch); sent as one multi-row INSERT.
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["message_id"]).returning(table.c.message_id)
+    stmt = insert_new(table, "message_id", session.bind.dialect.name)
     return set((await session.execute(stmt, rows)).scalars())
 
 

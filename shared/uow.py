@@ -8,10 +8,9 @@ from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import utcnow
+from shared.db import insert_new, utcnow
 from shared.events import Envelope, Payload
 
 
@@ -97,9 +96,7 @@ class UnitOfWork:
         now = utcnow()
         rows = [{"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(), "created_at": now,
                  "attempts": 0} for e in events]
-        insert = postgresql.insert if self.session.bind.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(self._outbox).on_conflict_do_nothing(index_elements=["event_id"]) \
-            .returning(self._outbox.c.event_id)
+        stmt = insert_new(self._outbox, "event_id", self.session.bind.dialect.name)
         written = set((await self.session.execute(stmt, rows)).scalars())
         self._written = self._written or bool(written)
         return written
