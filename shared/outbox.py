@@ -108,6 +108,7 @@ class OutboxRelay:
         # with their own schema prefix) sharing one database do not take turns.
         lock_key = zlib.crc32(f"taktline.outbox.{lock_scope or service}".encode())
         self._lock = select(func.pg_try_advisory_xact_lock(lock_key)).scalar_subquery()
+        self._claims: dict[str, Select[Any]] = {}
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
@@ -138,14 +139,16 @@ class OutboxRelay:
                     await self._wake.wait()
 
     def claim(self, dialect: str) -> Select[Any]:
-        """The next unsent rows in id order, row-locked on PostgreSQL."""
-        t = self._table
-        query = select(t.c.id, t.c.event_id, t.c.type, t.c.body).where(t.c.published_at.is_(None)) \
-            .order_by(t.c.id).limit(self._batch_size)
-        if dialect == "postgresql":
-            # The replica lock in the same statement (an uncorrelated subquery, evaluated once):
-            # one round trip fewer a round. Another replica holding it reads as nothing to do.
-            query = query.where(self._lock).with_for_update(skip_locked=True)
+        """The next unsent rows in id order, row-locked on PostgreSQL (built once per dialect)."""
+        if (query := self._claims.get(dialect)) is None:
+            t = self._table
+            query = select(t.c.id, t.c.event_id, t.c.type, t.c.body).where(t.c.published_at.is_(None)) \
+                .order_by(t.c.id).limit(self._batch_size)
+            if dialect == "postgresql":
+                # The replica lock in the same statement (an uncorrelated subquery, evaluated once):
+                # one round trip fewer a round. Another replica holding it reads as nothing to do.
+                query = query.where(self._lock).with_for_update(skip_locked=True)
+            self._claims[dialect] = query
         return query
 
     async def publish_pending(self) -> int:

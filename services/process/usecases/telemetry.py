@@ -45,14 +45,13 @@ async def prepare_batch(uow: UnitOfWork, events: Sequence[Payload]) -> None:
     machines = await repository.machines_for_update(session, [i for i in ids if i not in locked])
     locked.update((machine.id, machine) for machine in machines)
     memo: dict[tuple[type, int], object] = session.info.setdefault(_ROWS, {})
-    programs = {m.loaded_program_id for m in machines if m.loaded_program_id is not None}
-    for program in await repository.rows_by_id(session, Program, programs) if programs else ():
-        memo[(Program, program.id)] = program
-    processes = {m.active_process_id for m in machines if m.active_process_id is not None}
-    processes |= {p.process_id for (kind, _), p in memo.items()
-                  if kind is Program and p.process_id is not None}  # type: ignore[attr-defined]
-    for process in await repository.rows_by_id(session, Process, processes) if processes else ():
-        memo[(Process, process.id)] = process
+    loaded = {m.loaded_program_id for m in machines if m.loaded_program_id is not None}
+    programs = await repository.rows_by_id(session, Program, loaded) if loaded else ()
+    memo.update(((Program, program.id), program) for program in programs)
+    running = {m.active_process_id for m in machines if m.active_process_id is not None}
+    running |= {p.process_id for p in programs if p.process_id is not None}
+    processes = await repository.rows_by_id(session, Process, running) if running else ()
+    memo.update(((Process, process.id), process) for process in processes)
     if _SETTINGS not in session.info:
         session.info[_SETTINGS] = await settings_usecases.get_settings(session)
 
