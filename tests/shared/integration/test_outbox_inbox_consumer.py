@@ -88,6 +88,13 @@ async def eventually(condition, within: float = 15.0) -> None:  # type: ignore[n
             await asyncio.sleep(0.01)
 
 
+def tool_consumer(db: Db, transport: MemoryTransport, handler, **options) -> Consumer:  # type: ignore[no-untyped-def]
+    """A consumer of telemetry.tool_changed on the test tables; batches of 50 within 20 ms unless told."""
+    options = {"batch_size": 50, "batch_wait": 0.02, **options}
+    return Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
+                    subscriptions={"telemetry.tool_changed": handler}, **options)
+
+
 def event(n: int, machine: int = 1) -> ToolChanged:
     return ToolChanged(machine_id=machine, timestamp=float(n), tool=f"T{n}")
 
@@ -303,9 +310,7 @@ class TestConsumer:
     async def _run(self, db: Db, messages: list[OutboundMessage], handler, done, **options) -> MemoryTransport:  # type: ignore[no-untyped-def]
         transport = MemoryTransport(delivery_limit=3)
         await transport.start()
-        consumer = Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
-                            subscriptions={"telemetry.tool_changed": handler},
-                            **{"batch_size": 50, "batch_wait": 0.02, **options})
+        consumer = tool_consumer(db, transport, handler, **options)
         await consumer.start()
         await transport.publish(messages)
         try:
@@ -324,8 +329,7 @@ class TestConsumer:
         transport = MemoryTransport()
         await transport.start()
         # A long batch window: the first message waits in it for company.
-        consumer = Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
-                            subscriptions={"telemetry.tool_changed": handler}, batch_size=50, batch_wait=30)
+        consumer = tool_consumer(db, transport, handler, batch_wait=30)
         await consumer.start()
         try:
             await transport.publish([self.message(1)])
@@ -503,8 +507,7 @@ class TestDatabaseRestart:
 
         transport = MemoryTransport(delivery_limit=3)
         await transport.start()
-        consumer = Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
-                            subscriptions={"telemetry.tool_changed": handler}, batch_size=50, batch_wait=0.02)
+        consumer = tool_consumer(db, transport, handler)
         await consumer.start()
         try:
             await transport.publish([TestConsumer.message(1)])
