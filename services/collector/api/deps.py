@@ -32,8 +32,9 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _push_sources(request: Request) -> PushSources:
-    """One cache per app (its state outlives requests; `taktline run` serves all services in one app)."""
+async def _push_sources(request: Request) -> PushSources:
+    """One cache per app (its state outlives requests; `taktline run` serves all services in one app).
+    Async: FastAPI runs a plain `def` dependency on a worker thread, a thread hand-off per push."""
     state = request.app.state
     cache: PushSources | None = getattr(state, "collector_push_sources", None)
     if cache is None:
