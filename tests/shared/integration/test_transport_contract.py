@@ -70,6 +70,16 @@ def recorder(got: list[InboundMessage], settle: str = "ack") -> Callable[[Inboun
     return on_message
 
 
+async def test_rabbitmq_sends_a_published_round_in_a_few_socket_writes(rabbitmq_transport_factory: Make) -> None:
+    # aiormq writes frame by frame; the connection's writer sends each event-loop pass at once.
+    transport = await rabbitmq_transport_factory()
+    writer = transport._connection.kwargs["transport_factory"].writer  # type: ignore[attr-defined]
+    frames, sends = writer.frames, writer.sends
+    await transport.publish([outbound("telemetry.k", n) for n in range(300)])
+    assert writer.frames - frames >= 300
+    assert writer.sends - sends <= 10
+
+
 class TestPublishAndConsume:
     async def test_delivers_every_message_in_publish_order_with_body_and_id_intact(self, backend: Backend) -> None:
         transport = await backend.make()

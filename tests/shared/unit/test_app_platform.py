@@ -111,3 +111,24 @@ def test_json_logs_carry_request_and_event_ids() -> None:
         request_id_var.reset(token_r)
         event_id_var.reset(token_e)
     assert line["msg"] == "hello shop" and line["request_id"] == "req-1" and line["event_id"] == "evt-9"
+
+
+async def test_a_server_process_freezes_startup_objects_and_collects_young_garbage_less_often(
+        tmp_path: Path) -> None:
+    import gc
+
+    from shared.runtime import GC_YOUNG_THRESHOLD
+
+    settings = Settings(data_dir=tmp_path, auth_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
+    transport = MemoryTransport()
+    app = build_app([ServiceRuntime(spec(), settings, transport)], settings, transport)
+    app.state.freeze_gc = True  # what `taktline serve` sets
+    before = gc.get_threshold()
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 0
+            assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+            assert GC_YOUNG_THRESHOLD > before[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -47,3 +47,54 @@ async def test_reconnect_delay_grows_with_the_outage_and_resets() -> None:
     assert connection.reconnect_interval == _BackoffConnection.MAX_RECONNECT_INTERVAL
     connection._lost_at = None  # what _on_connected does
     assert connection.reconnect_interval == 1.0
+
+
+class FakeStreamWriter:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.drained = self.closed = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    async def drain(self) -> None:
+        self.drained += 1
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def is_closing(self) -> bool:
+        return self.closed > 0
+
+
+async def test_frames_written_in_one_loop_pass_go_out_in_one_send_in_order() -> None:
+    import asyncio
+
+    from shared.transport.rabbitmq import _CoalescingWriter
+
+    inner = FakeStreamWriter()
+    writer = _CoalescingWriter(inner)  # type: ignore[arg-type]
+    for n in range(5):
+        writer.write(b"frame%d;" % n)
+    assert inner.writes == []  # nothing sent until the pass ends
+    await asyncio.sleep(0)
+    assert inner.writes == [b"frame0;frame1;frame2;frame3;frame4;"]
+    writer.write(b"next;")
+    await asyncio.sleep(0)
+    assert inner.writes[1:] == [b"next;"]  # a later pass sends again
+    assert (writer.frames, writer.sends) == (6, 2)
+
+
+async def test_drain_and_close_send_what_is_pending_first() -> None:
+    from shared.transport.rabbitmq import _CoalescingWriter
+
+    inner = FakeStreamWriter()
+    writer = _CoalescingWriter(inner)  # type: ignore[arg-type]
+    writer.write(b"a")
+    writer.write(b"b")
+    await writer.drain()
+    assert (inner.writes, inner.drained) == ([b"ab"], 1)
+    writer.write(b"c")
+    writer.close()
+    assert (inner.writes, inner.closed) == ([b"ab", b"c"], 1)
+    assert writer.is_closing()  # the rest is the stream writer's own
