@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.collector.models import INT32_MAX, INT32_MIN, Alarm, Interlock, MachineState, Source
@@ -41,6 +42,22 @@ async def list_sources(session: AsyncSession, machine_id: int | None = None, kin
 
 async def get_state(session: AsyncSession, machine_id: int) -> MachineState | None:
     return await session.get(MachineState, machine_id) if _fits(machine_id) else None
+
+
+async def state_for_update(session: AsyncSession, machine_id: int) -> MachineState:
+    """The machine's state row, locked for this transaction (created on its first report).
+
+    Two pushes for one machine (an edge resending while its first push is in flight, two
+    collector replicas) derive from the state: without the lock both read the same part count
+    and both count the parts between it and their own, so the second waits for the first."""
+    state = await session.get(MachineState, machine_id, with_for_update=True)
+    if state is None:
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        await session.execute(insert(MachineState).values(machine_id=machine_id, variables={})
+                              .on_conflict_do_nothing(index_elements=["machine_id"]))
+        state = await session.get(MachineState, machine_id, with_for_update=True, populate_existing=True)
+        assert state is not None
+    return state
 
 
 async def active_alarms(session: AsyncSession, machine_id: int) -> Sequence[Alarm]:

@@ -30,10 +30,7 @@ def event_id(stream: str, position: str) -> uuid.UUID:
 
 
 async def _view(session: AsyncSession, machine_id: int, *, with_alarms: bool) -> tuple[MachineState, MachineView]:
-    state = await repository.get_state(session, machine_id)
-    if state is None:
-        state = MachineState(machine_id=machine_id, variables={})
-        session.add(state)
+    state = await repository.state_for_update(session, machine_id)
     # Only conditions read or change the active alarms: a batch of values (part counts,
     # execution, program) skips that query.
     alarms = {a.key: ActiveAlarm(a.item, a.native_code or "", a.level, a.message)

@@ -90,6 +90,29 @@ async def test_http_push_state_alarms(collector: Harness) -> None:
                                  json={"not": "a list"})).status_code == 400
 
 
+async def test_a_push_counts_parts_from_the_state_another_write_is_committing(collector: Harness) -> None:
+    import asyncio
+
+    from sqlalchemy import update
+
+    from services.collector.models import MachineState
+
+    url = "/api/collector/machines/8/events"
+    await collector.ok("POST", url, role="machine", json=[{"id": "c1", "timestamp": T0, "key": "PartCountAct",
+                                                           "value": 5}])
+    async with collector.runtime.sessions() as other:  # another push in flight: it has counted 5 -> 6
+        await other.execute(update(MachineState).where(MachineState.machine_id == 8).values(part_count=6))
+        push = asyncio.create_task(collector.ok("POST", url, role="machine", json=[
+            {"id": "c2", "timestamp": T0 + 10, "key": "PartCountAct", "value": 7}]))
+        await asyncio.sleep(0.3)
+        assert not push.done()  # it waits for the other write instead of deriving from the old count
+        await other.commit()
+    assert (await push)["events"] == 1
+    parts = [e.data["increment"] for e in await collector.events() if e.type == "telemetry.part_completed"]
+    assert parts == [1]  # 6 -> 7; from the stale 5 it would have counted 2
+    assert (await collector.ok("GET", "/api/collector/machines/8/state"))["part_count"] == 7
+
+
 async def test_state_of_unknown_machine_and_interlock(collector: Harness) -> None:
     assert (await collector.call("GET", "/api/collector/machines/77/state")).status_code == 404
     interlock = await collector.ok("GET", "/api/collector/machines/77/interlock", role="machine")
