@@ -16,18 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import aio_pika
 import aiormq
 from aio_pika.abc import (
-    AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
     AbstractRobustExchange,
     AbstractRobustQueue,
 )
+from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from shared.transport.base import OnMessage, OutboundMessage, PublishError
@@ -111,11 +111,39 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, Runtime
 _CLOSE_TIMEOUT = 5.0
 
 
+class _DirectQueue(aio_pika.RobustQueue):
+    """A robust queue whose consumer callback gets aiormq's deliveries as they come.
+
+    aio-pika's own `consume` wraps each delivery in an `IncomingMessage` and runs the callback
+    in a task of its own, ~25 µs of CPU a delivery here on top of aiormq's ~50 (a fifth of
+    the maintenance service's CPU under load). The consumer is still recorded where aio-pika
+    restores it from: after a reconnect through this method, after a broker's cancel through
+    aio-pika's own (so the callback takes both kinds of message)."""
+
+    async def consume(self, callback: Callable[[DeliveredMessage], Awaitable[None]],  # type: ignore[override]
+                      no_ack: bool = False, exclusive: bool = False, arguments: Any = None,
+                      consumer_tag: str | None = None, robust: bool = True) -> str:
+        channel = await self.channel.get_underlay_channel()
+        result = await channel.basic_consume(queue=self.name, consumer_callback=callback, exclusive=exclusive,
+                                             no_ack=no_ack, arguments=arguments, consumer_tag=consumer_tag)
+        tag = result.consumer_tag
+        if tag is None:
+            raise RuntimeError("the broker returned no consumer tag")
+        if robust:
+            self._consumers[tag] = dict(callback=callback, no_ack=no_ack, exclusive=exclusive, arguments=arguments)
+        return tag
+
+
+class _Channel(aio_pika.RobustChannel):
+    QUEUE_CLASS = _DirectQueue
+
+
 class _BackoffConnection(aio_pika.RobustConnection):
     """A robust connection whose reconnect delay grows with the outage: it waits as long as
     the broker has been gone so far (so attempts come at about 1x, 2x, 4x… the base interval),
     capped at `MAX_RECONNECT_INTERVAL`, and starts again from the base once connected."""
 
+    CHANNEL_CLASS = _Channel
     MAX_RECONNECT_INTERVAL = 30.0
     _lost_at: float | None = None
     _base_interval: float = 2.0
@@ -147,32 +175,46 @@ class _BackoffConnection(aio_pika.RobustConnection):
 
 
 class RabbitInbound:
-    """One delivery, as the InboundMessage protocol sees it."""
+    """One delivery, as the InboundMessage protocol sees it (aiormq's message as it came)."""
 
-    __slots__ = ("_message", "_settled", "body", "delivery_count", "message_id", "routing_key")
+    __slots__ = ("_channel", "_settled", "_tag", "body", "delivery_count", "message_id", "routing_key")
 
-    def __init__(self, message: AbstractIncomingMessage) -> None:
-        self._message = message
+    def __init__(self, channel: aiormq.abc.AbstractChannel, delivery_tag: int, body: bytes, routing_key: str,
+                 message_id: str | None, headers: dict[str, Any] | None) -> None:
+        self._channel = channel
+        self._tag = delivery_tag
         self._settled = False
-        self.body: bytes = message.body
-        self.routing_key: str = message.routing_key or ""
-        self.message_id: str | None = message.message_id
+        self.body = body
+        self.routing_key = routing_key
+        self.message_id = message_id
         # Quorum queues set x-delivery-count on redeliveries only (absent on the first).
-        count = (message.headers or {}).get("x-delivery-count", 0)
+        count = (headers or {}).get("x-delivery-count", 0)
         self.delivery_count: int = int(count) if isinstance(count, int | str) else 0
+
+    @classmethod
+    def of(cls, message: DeliveredMessage | aio_pika.abc.AbstractIncomingMessage) -> RabbitInbound | None:
+        """From aiormq's delivery, or from aio-pika's wrapper of one (a consumer that aio-pika
+        restored after a broker's cancel gets those); None if its channel is gone already."""
+        if isinstance(message, DeliveredMessage):
+            properties = message.header.properties
+            return cls(message.channel, message.delivery.delivery_tag,  # type: ignore[union-attr]
+                       message.body, message.routing_key or "", properties.message_id, properties.headers)
+        try:
+            channel = message.channel
+        except aiormq.exceptions.ChannelInvalidStateError:
+            return None
+        return cls(channel, message.delivery_tag or 0, message.body, message.routing_key or "",
+                   message.message_id, message.headers)
 
     @property
     def stale(self) -> bool:
         """The channel it came on is gone: the broker will redeliver it anyway."""
-        try:
-            return self._message.channel.is_closed
-        except aiormq.exceptions.ChannelInvalidStateError:
-            return True
+        return self._channel.is_closed
 
     async def ack(self) -> None:
         self._claim()
         with _tolerate_lost_channel(self.message_id):
-            await self._message.ack()
+            await self._channel.basic_ack(self._tag)
 
     @staticmethod
     async def ack_batch(messages: Sequence[RabbitInbound]) -> None:
@@ -184,18 +226,15 @@ class RabbitInbound:
         last: dict[int, RabbitInbound] = {}
         for message in messages:
             message._claim()
-            try:
-                last[id(message._message.channel)] = message
-            except aiormq.exceptions.ChannelInvalidStateError:
-                continue  # its channel is gone: the broker redelivers it, the inbox drops it
+            last[id(message._channel)] = message
         for message in last.values():
             with _tolerate_lost_channel(message.message_id):
-                await message._message.ack(multiple=True)
+                await message._channel.basic_ack(message._tag, multiple=True)
 
     async def reject(self, requeue: bool = False) -> None:
         self._claim()
         with _tolerate_lost_channel(self.message_id):
-            await self._message.reject(requeue=requeue)
+            await self._channel.basic_reject(self._tag, requeue=requeue)
 
     def _claim(self) -> None:
         if self._settled:
@@ -216,7 +255,7 @@ def _tolerate_lost_channel(message_id: str | None) -> Iterator[None]:
 
 
 class _Consumer:
-    """A queue's channel, its aio-pika consumer and the task that delivers in order."""
+    """A queue's channel, its consumer and the task that delivers in order."""
 
     def __init__(self, channel: AbstractRobustChannel, queue: AbstractRobustQueue, on_message: OnMessage) -> None:
         self.channel = channel
@@ -226,10 +265,11 @@ class _Consumer:
         self.buffer: asyncio.Queue[RabbitInbound] = asyncio.Queue()
         self.task = asyncio.create_task(self._deliver(), name=f"rabbitmq-deliver:{queue.name}")
 
-    async def receive(self, message: AbstractIncomingMessage) -> None:
-        # aio-pika runs each delivery in its own task; buffering first and handing over
+    async def receive(self, message: DeliveredMessage | aio_pika.abc.AbstractIncomingMessage) -> None:
+        # aiormq runs each delivery in its own task; buffering first and handing over
         # from one task keeps the queue's order even when on_message awaits.
-        self.buffer.put_nowait(RabbitInbound(message))
+        if (inbound := RabbitInbound.of(message)) is not None:
+            self.buffer.put_nowait(inbound)
 
     async def _deliver(self) -> None:
         while True:

@@ -177,3 +177,29 @@ async def test_a_rabbitmq_batch_ack_settles_exactly_the_batch(rabbitmq_transport
     await wait_until(lambda: len(again) == 40)
     await asyncio.sleep(0.3)  # nothing else arrives
     assert [m.message_id for m in again] == [f"id-{n}" for n in range(60, 100)]
+
+
+async def test_a_rabbitmq_consumer_comes_back_after_the_broker_cancels_it(rabbitmq_transport_factory: Make,
+                                                                          amqp_url: str) -> None:
+    """A deleted queue cancels its consumer; the connection recovers and declares, binds and
+    consumes it again, so what is published afterwards still arrives."""
+    transport = await rabbitmq_transport_factory()
+    queue, got = unique_name("q"), []
+    await transport.consume(queue, ["telemetry.*"], recorder(got))
+    await transport.publish([outbound("telemetry.k", 0)])
+    await wait_until(lambda: len(got) == 1)
+    async with await aio_pika.connect(amqp_url) as connection:
+        await (await connection.channel()).queue_delete(queue)
+
+    async def delivered_after_recovery() -> bool:
+        try:
+            await transport.publish([outbound("telemetry.k", len(got))])
+        except Exception:
+            return False  # still reconnecting
+        await asyncio.sleep(0.3)
+        return len(got) > 1
+
+    async with asyncio.timeout(20):
+        while not await delivered_after_recovery():
+            await asyncio.sleep(0.2)
+    assert got[-1].message_id.startswith("id-") and got[-1].body.startswith(b'{"n": ')
