@@ -27,8 +27,7 @@ async def record_all_once(session: AsyncSession, table: Table, messages: Sequenc
         return set()
     now = utcnow()
     rows = [{"message_id": id, "type": type, "received_at": now} for id, type in dict(messages).items()]
-    stmt = insert_new(table, "message_id", session.bind.dialect.name)
-    return set((await session.execute(stmt, rows)).scalars())
+    return await insert_new(session, table, "message_id", rows)
 
 
 async def purge_inbox(session: AsyncSession, table: Table, keep: timedelta) -> None:

@@ -96,8 +96,7 @@ class UnitOfWork:
         now = utcnow()
         rows = [{"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(), "created_at": now,
                  "attempts": 0} for e in events]
-        stmt = insert_new(self._outbox, "event_id", self.session.bind.dialect.name)
-        written = set((await self.session.execute(stmt, rows)).scalars())
+        written = await insert_new(self.session, self._outbox, "event_id", rows)
         self._written = self._written or bool(written)
         return written
 

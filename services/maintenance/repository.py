@@ -20,6 +20,7 @@ from services.maintenance.models import (
     KnownProcess,
     ShopSetting,
 )
+from shared.db import among
 from shared.repository import get_or_404
 from shared.schemas import INT32_MAX, INT32_MIN
 
@@ -99,7 +100,8 @@ async def items_on_machines(session: AsyncSession, machine_ids: Sequence[int], *
                             mode: int | None = None) -> dict[int, list[Item]]:
     """items_on_machine for several machines in one statement: machine id -> its items by id."""
     query = (select(Item, Equipment.machine_id).outerjoin(Equipment, Item.equipment_id == Equipment.id)
-             .where(or_(Item.machine_id.in_(machine_ids), Equipment.machine_id.in_(machine_ids))))
+             .where(or_(among(Item.machine_id, machine_ids, session.bind.dialect.name),
+                        among(Equipment.machine_id, machine_ids, session.bind.dialect.name))))
     if mode is not None:
         query = query.where(Item.schedule_mode == mode)
     found: dict[int, list[Item]] = {machine_id: [] for machine_id in machine_ids}

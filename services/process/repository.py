@@ -23,6 +23,7 @@ from services.process.models import (
     Tool,
     ToolAssembly,
 )
+from shared.db import among
 from shared.errors import NotFound
 from shared.repository import get_or_404
 from shared.schemas import INT32_MAX, INT32_MIN
@@ -64,12 +65,14 @@ async def get_machine_for_update(session: AsyncSession, id: int) -> Machine | No
 async def machines_for_update(session: AsyncSession, ids: Sequence[int]) -> Sequence[Machine]:
     """Row-locked in id order, so two writers locking several machines cannot deadlock."""
     return (await session.scalars(
-        select(Machine).where(Machine.id.in_(ids)).order_by(Machine.id).with_for_update()
+        select(Machine).where(among(Machine.id, ids, session.bind.dialect.name)).order_by(Machine.id)
+        .with_for_update()
     )).all()
 
 
 async def rows_by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> Sequence[T]:
-    return (await session.scalars(select(model).where(model.id.in_(list(ids))))).all()  # type: ignore[attr-defined]
+    return (await session.scalars(select(model).where(
+        among(model.id, ids, session.bind.dialect.name)))).all()  # type: ignore[attr-defined]
 
 
 # --- machines --------------------------------------------------------------------------------

@@ -306,6 +306,37 @@ class TestInbox:
             assert (await session.scalars(select(inbox.c.message_id))).all() == ["m-2"]
 
 
+    async def test_one_statement_text_for_every_batch_size_on_postgres(self, db: Db) -> None:
+        """A multi-row VALUES list is a new prepared statement per batch size; the arrays are not."""
+        from sqlalchemy import event as sa_event
+
+        from shared.inbox import record_all_once
+
+        statements: list[str] = []
+
+        def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        sa_event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            async with db.sessions() as session, session.begin():
+                for size in (1, 3, 7):
+                    ids = [(f"s{size}-{n}", "x") for n in range(size)]
+                    assert await record_all_once(session, inbox, ids) == {i for i, _ in ids}
+            async with db.uow() as uow:
+                for n in range(5):
+                    uow.emit(event(n))
+                assert len(await uow.write_events()) == 5
+                await uow.commit()
+        finally:
+            sa_event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        inserts = [s for s in statements if s.startswith("INSERT INTO inbox")]
+        assert len(inserts) == 3
+        if db.engine.dialect.name == "postgresql":
+            assert len(set(inserts)) == 1 and "unnest" in inserts[0]
+        assert await db.count(outbox) == 5
+
+
 class TestConsumer:
     async def _run(self, db: Db, messages: list[OutboundMessage], handler, done, **options) -> MemoryTransport:  # type: ignore[no-untyped-def]
         transport = MemoryTransport(delivery_limit=3)
