@@ -70,6 +70,14 @@ async def machines_for_update(session: AsyncSession, ids: Sequence[int]) -> Sequ
     )).all()
 
 
+async def reserve_part_ids(session: AsyncSession, count: int) -> list[int]:
+    """`count` ids from the parts sequence in one statement (PostgreSQL). Parts inserted with
+    their ids need no RETURNING, so the flush is one prepared single-row INSERT, executed for
+    all rows at once, whatever the batch's size."""
+    sequence = func.nextval(func.pg_get_serial_sequence("parts", "id"))
+    return list((await session.scalars(select(sequence).select_from(func.generate_series(1, count)))).all())
+
+
 async def rows_by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> Sequence[T]:
     return (await session.scalars(select(model).where(
         among(model.id, ids, session.bind.dialect.name)))).all()  # type: ignore[attr-defined]

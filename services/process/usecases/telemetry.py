@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -25,6 +26,7 @@ _LOCKED = "taktline.locked_machines"
 _PROGRAMS = "taktline.programs_by_filename"
 _SETTINGS = "taktline.settings"
 _ROWS = "taktline.rows"
+_PART_IDS = "taktline.part_ids"
 
 
 TELEMETRY = (PartCompleted, ProgramLoaded, ToolChanged, VariablesChanged)
@@ -54,6 +56,9 @@ async def prepare_batch(uow: UnitOfWork, events: Sequence[Payload]) -> None:
     memo.update(((Process, process.id), process) for process in processes)
     if _SETTINGS not in session.info:
         session.info[_SETTINGS] = await settings_usecases.get_settings(session)
+    parts = sum(isinstance(event, PartCompleted) for event in events)
+    if parts and session.bind.dialect.name == "postgresql":
+        session.info.setdefault(_PART_IDS, deque()).extend(await repository.reserve_part_ids(session, parts))
 
 
 async def _machine(uow: UnitOfWork, machine_id: int, at: float) -> Machine | None:
@@ -177,7 +182,9 @@ async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, in
         return
     variables = named_variables(process.cv_map or {}, machine.variables or {}) if process else {}
     tools = sorted({*(machine.tools_used or []), *([machine.current_tool] if machine.current_tool else [])})
-    part = Part(machine_id=machine.id, process_id=process.id if process else None, program_id=program_id,
+    reserved: deque[int] = uow.session.info.get(_PART_IDS, deque())
+    part = Part(id=reserved.popleft() if reserved else None, machine_id=machine.id,
+                process_id=process.id if process else None, program_id=program_id,
                 count=decision.count, cycles=decision.cycles, finished=from_unix(at),
                 cycle_time=cycle_seconds(to_unix(machine.last_part_at), at), tool_locations=tools,
                 variables=variables)

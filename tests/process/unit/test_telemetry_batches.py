@@ -35,8 +35,13 @@ async def test_a_batch_over_several_machines_locks_them_in_one_statement_and_flu
     if api.runtime.engine.dialect.name == "postgresql":
         assert machine_reads[0].endswith("ORDER BY machines.id FOR UPDATE"), machine_reads[0]
     inserts = [n for n, s in enumerate(statements) if s.startswith("INSERT INTO parts")]
-    # One flush at commit, after every read: one multi-row INSERT on PostgreSQL, a row each on SQLite.
-    assert len(inserts) == (1 if api.runtime.engine.dialect.name == "postgresql" else len(batch)), statements
+    # One flush at commit, after every read: on PostgreSQL one statement for all rows, with the
+    # ids reserved before (no RETURNING, the same text for any batch size); a row each on SQLite.
+    postgres = api.runtime.engine.dialect.name == "postgresql"
+    assert len(inserts) == (1 if postgres else len(batch)), statements
+    if postgres:
+        assert "RETURNING" not in statements[inserts[0]]
+        assert len([s for s in statements if "nextval" in s]) == 1
     assert not [s for s in statements[inserts[0]:] if s.startswith("SELECT")], statements[inserts[0]:]
     assert not [s for s in statements if s.startswith("SELECT") and " FROM parts" in s]
 
@@ -49,3 +54,11 @@ async def test_a_batch_over_several_machines_locks_them_in_one_statement_and_flu
                           m2: [(None, None)] * 3}  # nothing running
     recorded = await api.events("process.part_recorded")
     assert sorted(e.data["part_id"] for e in recorded) == sorted(int(i) for i in parts)
+    assert [e.data["part_id"] for e in recorded] == sorted(e.data["part_id"] for e in recorded)  # in order
+
+    smaller = [Delivery.of(PartCompleted(machine_id=m0, timestamp=T0 + 100 + k, increment=1)) for k in range(2)]
+    with statements_of(api) as again:
+        await consumer.handle_batch(smaller)  # type: ignore[arg-type]
+    assert [s for s in again if s.startswith("INSERT INTO parts")] == [statements[inserts[0]]] * (
+        1 if postgres else 2)
+    assert len(await api.ok("GET", "/api/parts/", params={"limit": 100})) == len(parts) + 2
