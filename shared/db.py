@@ -149,7 +149,11 @@ def database_unavailable(exc: BaseException) -> bool:
 
 def among(column: Any, values: Iterable[Any], dialect: str) -> Any:
     """`column IN (values)`; on PostgreSQL `column = ANY(:array)`, one parameter whatever the
-    count, so the statement is prepared once instead of once per list length."""
+    count, so the statement is prepared once instead of once per list length.
+
+    One text also means a cached generic plan after five runs, planned on the statistics of the
+    time: fine for tables that have them, not for one that starts empty and grows fast (the
+    outbox relay keeps IN lists, shared/outbox.py)."""
     values = list(values)
     if dialect == "postgresql":
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))

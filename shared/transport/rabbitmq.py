@@ -40,7 +40,6 @@ log = logging.getLogger("taktline.transport.rabbitmq")
 aiormq.Connection.FRAME_BUFFER_SIZE = 1024
 
 
-
 class _CoalescingWriter:
     """The connection's StreamWriter, sending what one event-loop pass writes in one send.
 
@@ -88,22 +87,23 @@ class _CoalescingWriter:
         return getattr(self._writer, name)
 
 
-class _CoalescingTCP(aiormq.connection.TCPTransportFactory):
+class _Coalescing:
+    """A transport factory's mixin: the stream writer it hands aiormq coalesces."""
+
     writer: _CoalescingWriter | None = None  # the latest connection's
 
     async def create(self, url: Any, **kwargs: Any) -> tuple[asyncio.StreamReader, Any]:
-        reader, writer = await super().create(url, **kwargs)
+        reader, writer = await super().create(url, **kwargs)  # type: ignore[misc]
         self.writer = _CoalescingWriter(writer)
         return reader, self.writer
 
 
-class _CoalescingTLS(aiormq.connection.TLSTransportFactory):
-    writer: _CoalescingWriter | None = None
+class _CoalescingTCP(_Coalescing, aiormq.connection.TCPTransportFactory):
+    pass
 
-    async def create(self, url: Any, **kwargs: Any) -> tuple[asyncio.StreamReader, Any]:
-        reader, writer = await super().create(url, **kwargs)
-        self.writer = _CoalescingWriter(writer)
-        return reader, self.writer
+
+class _CoalescingTLS(_Coalescing, aiormq.connection.TLSTransportFactory):
+    pass
 
 
 # What a lost or refused broker looks like to a caller (aiormq's and the socket's errors).
@@ -115,8 +115,8 @@ class _DirectQueue(aio_pika.RobustQueue):
     """A robust queue whose consumer callback gets aiormq's deliveries as they come.
 
     aio-pika's own `consume` wraps each delivery in an `IncomingMessage` and runs the callback
-    in a task of its own, ~25 µs of CPU a delivery here on top of aiormq's ~50 (a fifth of
-    the maintenance service's CPU under load). The consumer is still recorded where aio-pika
+    in a task of its own, ~25 µs of CPU a delivery here on top of aiormq's ~50 (about a tenth
+    of the maintenance service's CPU under load). The consumer is still recorded where aio-pika
     restores it from: after a reconnect through this method, after a broker's cancel through
     aio-pika's own (so the callback takes both kinds of message)."""
 
