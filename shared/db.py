@@ -87,8 +87,9 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10, pre
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": pre_ping}
     if parsed.get_backend_name() == "postgresql":
-        # Batched inserts (insertmanyvalues) are one statement text per batch size: a cache of
-        # 100 per connection evicts them and every miss costs a PREPARE round trip.
+        # The hot batch statements keep one text (insert_new, among), but IN lists and ORM
+        # multi-row inserts elsewhere are one text per size: a cache of 100 per connection
+        # evicts them and every miss costs a PREPARE round trip.
         connect_args: dict[str, Any] = {"prepared_statement_cache_size": 1000}
         server_settings = {"search_path": schema} if schema else {}
         if application_name:

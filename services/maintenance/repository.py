@@ -99,9 +99,10 @@ async def items_on_machine(session: AsyncSession, machine_id: int, *, mode: int 
 async def items_on_machines(session: AsyncSession, machine_ids: Sequence[int], *,
                             mode: int | None = None) -> dict[int, list[Item]]:
     """items_on_machine for several machines in one statement: machine id -> its items by id."""
+    dialect = session.bind.dialect.name
     query = (select(Item, Equipment.machine_id).outerjoin(Equipment, Item.equipment_id == Equipment.id)
-             .where(or_(among(Item.machine_id, machine_ids, session.bind.dialect.name),
-                        among(Equipment.machine_id, machine_ids, session.bind.dialect.name))))
+             .where(or_(among(Item.machine_id, machine_ids, dialect),
+                        among(Equipment.machine_id, machine_ids, dialect))))
     if mode is not None:
         query = query.where(Item.schedule_mode == mode)
     found: dict[int, list[Item]] = {machine_id: [] for machine_id in machine_ids}
