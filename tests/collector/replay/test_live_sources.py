@@ -40,9 +40,14 @@ async def test_shdr_replay_agie_faults(collector: Harness) -> None:
         assert [e.data["alarm_id"] for e in cleared] == [e.data["alarm_id"] for e in raised]
         [program] = published(collector, "telemetry.program_loaded")
         assert program.data["program"] == "TNC:\\BRIAN\\PHOTOACOUSTIC RESONATOR V-BLOCK MOUNT.H"
-        alarms = await collector.ok("GET", "/api/collector/alarms/?machine_id=1")
+
+        async def both_cleared() -> Any:  # a live source publishes before it commits
+            alarms = await collector.ok("GET", "/api/collector/alarms/?machine_id=1")
+            return len(alarms) == 2 and not any(a["active"] for a in alarms.values()) and alarms
+        alarms = await wait_for(both_cleared)
         assert sorted(int(i) for i in alarms) == sorted(e.data["alarm_id"] for e in raised)
         assert not any(a["active"] for a in alarms.values())
+        await wait_for(lambda: _position(collector, source["id"], "2015-10-20T18:26:36"))
         status = (await collector.ok("GET", f"/api/collector/sources/{source['id']}"))
         assert status["status"]["connected"] and status["status"]["last_data"] is not None
         assert status["position"].startswith("2015-10-20T18:26:36")
