@@ -983,6 +983,12 @@ async def paced_phase(pipe: Pipeline, cpu: CpuMeter, profiler: Profiler, *, labe
     pushes = [d for sent, d in pipe.push_seconds if window[0] <= sent < window[1]]
     say(f"  HTTP push ({per_tick} items) round trip{' ' * (20 - len(str(per_tick)))}{dist_ms(pushes)}")
     say(f"  telemetry -> timer visible (polled)      {dist_ms(polled)}")
+    if os.environ.get("BENCH_TIMELINE"):  # where in the window the tail sits: a burst or a steady queue
+        seconds_of: dict[int, list[float]] = {}
+        for feed, i in measured:
+            seconds_of.setdefault(int(feed.sent[i] - window[0]), []).append(feed.seen[i] - feed.sent[i])
+        say("  by second: " + "  ".join(f"{s}:{pct(v, 50) * 1000:.0f}/{max(v) * 1000:.0f}"
+                                         for s, v in sorted(seconds_of.items())))
 
     rows = await pipe.rows_since(begun - 1)
     hops: dict[str, list[float]] = {name: [] for name in HOPS}

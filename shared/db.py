@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import JSON, DateTime, MetaData, Table, any_, bindparam, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -146,6 +148,27 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
     return isinstance(exc, ConnectionError)
+
+
+@contextlib.asynccontextmanager
+async def pg_driver(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """The session's asyncpg connection, for a hot path whose ORM form costs several statements.
+
+    Its statements run in the session's transaction if the session has begun one, else each in
+    its own (asyncpg does not BEGIN by itself), so such a path writes in a single statement.
+    SQLAlchemy does not see the driver's errors: a connection the server closed is invalidated
+    here (or the pool would hand it out again) and the error becomes a ConnectionError, which
+    callers treat as the database being away (`database_unavailable`: a 503, a retry).
+    PostgreSQL only (`session.bind.dialect.name`)."""
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    try:
+        yield driver
+    except Exception as exc:
+        if not driver.is_closed():
+            raise
+        await conn.invalidate()
+        raise ConnectionError(f"database connection lost: {exc}") from exc
 
 
 def among(column: Any, values: Iterable[Any], dialect: str) -> Any:

@@ -100,6 +100,11 @@ class UnitOfWork:
         self._written = self._written or bool(written)
         return written
 
+    def wrote_outbox(self) -> None:
+        """Outbox rows went in by a statement of the caller's own (shared.db.pg_driver): wake the
+        relay at commit as `write_events` would."""
+        self._written = True
+
     async def commit(self) -> None:
         await self.write_events()
         await self.session.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import JSONType, UTCDateTime, make_metadata, utcnow
@@ -54,6 +54,10 @@ class MachineState(Base):
     tool: Mapped[str | None] = mapped_column(String(100), default=None)
     variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Moved by every write: the HTTP push derives without a lock and writes only if it is unchanged.
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Alarm(Base):

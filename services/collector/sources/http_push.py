@@ -17,8 +17,8 @@ from services.collector.domain.mapping import Mapping
 from services.collector.domain.observations import Condition, Observation
 from services.collector.schemas import PushItem, PushRejected, PushResult
 from services.collector.usecases.push_sources import PushSources
-from services.collector.usecases.telemetry import ingest
-from shared.db import utcnow
+from services.collector.usecases.telemetry import ingest, ingest_unlocked
+from shared.db import pg_driver, utcnow
 from shared.uow import UnitOfWork
 
 STATUS_EVERY = timedelta(seconds=1)
@@ -50,17 +50,28 @@ async def push(uow: UnitOfWork, sources: PushSources, machine_id: int, items: li
     # Apply in time order, as a machine reports them.
     observations.sort(key=lambda o: o.timestamp)
     source = await sources.get(uow.session, machine_id)
+    stream, mapping = f"push:{machine_id}", source.mapping if source else DEFAULT_MAPPING
+    now = utcnow()
+    # A busy edge pushes many times a second: the status row moves at most once a second,
+    # so concurrent pushes of one machine do not queue on its row lock.
+    seen = (source is not None and bool(observations)
+            and (not source.connected or source.last_data_at is None or now - source.last_data_at >= STATUS_EVERY))
+    # A resent batch derives the same events with the same ids: the outbox queues each id once.
+    if observations and uow.session.bind.dialect.name == "postgresql" and not any(o.condition for o in observations):
+        async with pg_driver(uow.session) as driver:
+            queued = await ingest_unlocked(driver, machine_id=machine_id, stream=stream, mapping=mapping,
+                                           observations=observations, seen_source=source.id if seen else None)
+        if queued is not None:
+            if queued:
+                uow.wrote_outbox()
+            if seen:
+                sources.keep_seen(uow, machine_id, source, now)  # type: ignore[arg-type]  # seen: not None
+            return PushResult(accepted=len(observations), rejected=rejected, events=len(queued))
     envelopes = await ingest(uow.session, machine_id=machine_id, source_id=source.id if source else None,
-                             stream=f"push:{machine_id}", mapping=source.mapping if source else DEFAULT_MAPPING,
-                             observations=observations)
+                             stream=stream, mapping=mapping, observations=observations)
     for envelope in envelopes:
         uow.emit(envelope.payload(), id=envelope.id, occurred_at=envelope.occurred_at)
-    # A resent batch derives the same events with the same ids: the outbox queues each id once.
     queued = await uow.write_events()
-    if source is not None and observations:
-        now = utcnow()
-        # A busy edge pushes many times a second: the status row moves at most once a second,
-        # so concurrent pushes of one machine do not queue on its row lock.
-        if not source.connected or source.last_data_at is None or now - source.last_data_at >= STATUS_EVERY:
-            await sources.mark_seen(uow, machine_id, source, now)
+    if seen:
+        await sources.mark_seen(uow, machine_id, source, now)  # type: ignore[arg-type]
     return PushResult(accepted=len(observations), rejected=rejected, events=len(queued))

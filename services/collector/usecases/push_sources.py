@@ -61,6 +61,10 @@ class PushSources:
         """Connected, with data at `now`: one UPDATE in the push's transaction, kept here once it commits."""
         await uow.session.execute(update(Source).where(Source.id == source.id)
                                   .values(connected=True, last_data_at=now))
+        self.keep_seen(uow, machine_id, source, now)
+
+    def keep_seen(self, uow: UnitOfWork, machine_id: int, source: PushSource, now: datetime) -> None:
+        """The cached entry shows the source seen at `now` once `uow` commits (the row is written already)."""
 
         def keep() -> None:
             entry = self._entries.get(machine_id)

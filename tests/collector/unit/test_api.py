@@ -93,24 +93,59 @@ async def test_http_push_state_alarms(collector: Harness) -> None:
 async def test_a_push_counts_parts_from_the_state_another_write_is_committing(collector: Harness) -> None:
     import asyncio
 
-    from sqlalchemy import update
-
-    from services.collector.models import MachineState
+    from services.collector import repository
 
     url = "/api/collector/machines/8/events"
     await collector.ok("POST", url, role="machine", json=[{"id": "c1", "timestamp": T0, "key": "PartCountAct",
                                                            "value": 5}])
-    async with collector.runtime.sessions() as other:  # another push in flight: it has counted 5 -> 6
-        await other.execute(update(MachineState).where(MachineState.machine_id == 8).values(part_count=6))
+    async with collector.runtime.sessions() as other:  # another writer in flight (a live source): it has counted 5 -> 6
+        state = await repository.state_for_update(other, 8)
+        state.part_count = 6
+        await other.flush()
         push = asyncio.create_task(collector.ok("POST", url, role="machine", json=[
             {"id": "c2", "timestamp": T0 + 10, "key": "PartCountAct", "value": 7}]))
         await asyncio.sleep(0.3)
-        assert not push.done()  # it waits for the other write instead of deriving from the old count
+        assert not push.done()  # it waits for the other write instead of storing what it derived from the old count
         await other.commit()
     assert (await push)["events"] == 1
     parts = [e.data["increment"] for e in await collector.events() if e.type == "telemetry.part_completed"]
     assert parts == [1]  # 6 -> 7; from the stale 5 it would have counted 2
     assert (await collector.ok("GET", "/api/collector/machines/8/state"))["part_count"] == 7
+
+
+async def test_a_push_that_keeps_losing_the_race_waits_for_the_lock(collector: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a push derives without a lock and writes only if the state did not move meanwhile.
+    Here another writer moves it after every read: after three lost races the push takes the row lock,
+    and each write counts from the state the one before committed."""
+    from sqlalchemy import select
+
+    from services.collector import repository
+    from services.collector.models import MachineState
+
+    url = "/api/collector/machines/9/events"
+    await collector.ok("POST", url, role="machine", json=[{"id": "d1", "timestamp": T0, "key": "PartCountAct",
+                                                           "value": 5}])
+    read_state, reads = repository.read_state, []
+
+    async def read_then_lose(driver, machine_id):  # type: ignore[no-untyped-def]
+        read = await read_state(driver, machine_id)
+        reads.append(read.part_count)
+        async with collector.runtime.sessions() as other:  # a live source counting one more part
+            state = await repository.state_for_update(other, machine_id)
+            state.part_count = (state.part_count or 0) + 1
+            await other.commit()
+        return read
+
+    monkeypatch.setattr(repository, "read_state", read_then_lose)
+    result = await collector.ok("POST", url, role="machine", json=[
+        {"id": "d2", "timestamp": T0 + 10, "key": "PartCountAct", "value": 9}])
+    postgres = collector.runtime.engine.dialect.name == "postgresql"
+    assert reads == ([5, 6, 7] if postgres else [])  # SQLite takes the lock at once (one writer anyway)
+    parts = [e.data["increment"] for e in await collector.events() if e.type == "telemetry.part_completed"]
+    assert result["events"] == 1 and parts == ([1] if postgres else [4])  # 8 -> 9 after the three lost races
+    async with collector.runtime.sessions() as session:
+        state = (await session.scalars(select(MachineState).where(MachineState.machine_id == 9))).one()
+    assert state.part_count == 9 and state.version == (5 if postgres else 2)  # every write moved it
 
 
 async def test_state_of_unknown_machine_and_interlock(collector: Harness) -> None:
