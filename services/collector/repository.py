@@ -51,9 +51,10 @@ async def get_state(session: AsyncSession, machine_id: int) -> MachineState | No
 async def state_for_update(session: AsyncSession, machine_id: int) -> MachineState:
     """The machine's state row, locked for this transaction (created on its first report).
 
-    Two pushes for one machine (an edge resending while its first push is in flight, two
-    collector replicas) derive from the state: without the lock both read the same part count
-    and both count the parts between it and their own, so the second waits for the first."""
+    Two writers of one machine (live sources, pushes with conditions, an edge resending while its
+    first push is in flight, two collector replicas) derive from the state: without the lock both
+    read the same part count and both count the parts between it and their own, so the second
+    waits for the first. The other pushes check the version instead (`swap_state`)."""
     state = await session.get(MachineState, machine_id, with_for_update=True)
     if state is None:
         insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
