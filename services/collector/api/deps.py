@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.collector.models import INT32_MAX, INT32_MIN
+from services.collector.usecases.known_states import KnownStates
 from services.collector.usecases.push_sources import PushSources
 from shared.runtime import ServiceRuntime
 from shared.uow import UnitOfWork
@@ -42,8 +43,17 @@ async def _push_sources(request: Request) -> PushSources:
     return cache
 
 
+async def _known_states(request: Request) -> KnownStates:
+    state = request.app.state
+    known: KnownStates | None = getattr(state, "collector_known_states", None)
+    if known is None:
+        known = state.collector_known_states = KnownStates()
+    return known
+
+
 UowDep = Annotated[UnitOfWork, Depends(_uow, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 PushSourcesDep = Annotated[PushSources, Depends(_push_sources)]
+KnownStatesDep = Annotated[KnownStates, Depends(_known_states)]
 IdFilter = Annotated[int | None, Query(ge=INT32_MIN, le=INT32_MAX)]
 UnixTime = Annotated[float | None, Query(ge=0, le=253_402_300_799, allow_inf_nan=False)]

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from services.collector.domain.mapping import Mapping
 from services.collector.domain.observations import Condition, Observation
 from services.collector.schemas import PushItem, PushRejected, PushResult
+from services.collector.usecases.known_states import KnownStates
 from services.collector.usecases.push_sources import PushSources
 from services.collector.usecases.telemetry import ingest, ingest_unlocked
 from shared.db import pg_driver, utcnow
@@ -37,7 +38,8 @@ def _observation(item: PushItem, index: int) -> Observation:
     return Observation(item.timestamp, item.key, value, position=position)
 
 
-async def push(uow: UnitOfWork, sources: PushSources, machine_id: int, items: list[Any]) -> PushResult:
+async def push(uow: UnitOfWork, sources: PushSources, states: KnownStates, machine_id: int,
+               items: list[Any]) -> PushResult:
     observations: list[Observation] = []
     rejected: list[PushRejected] = []
     for index, raw in enumerate(items):
@@ -59,14 +61,18 @@ async def push(uow: UnitOfWork, sources: PushSources, machine_id: int, items: li
     # A resent batch derives the same events with the same ids: the outbox queues each id once.
     if observations and uow.session.bind.dialect.name == "postgresql" and not any(o.condition for o in observations):
         async with pg_driver(uow.session) as driver:
-            queued = await ingest_unlocked(driver, machine_id=machine_id, stream=stream, mapping=mapping,
-                                           observations=observations, seen_source=source.id if seen else None)
-        if queued is not None:
+            done = await ingest_unlocked(driver, machine_id=machine_id, stream=stream, mapping=mapping,
+                                         observations=observations, seen_source=source.id if seen else None,
+                                         known=states.get(machine_id))
+        if done is not None:
+            queued, state = done
             if queued:
                 uow.wrote_outbox()
             if seen:
                 sources.keep_seen(uow, machine_id, source, now)  # type: ignore[arg-type]  # seen: not None
+            uow.after_commit(lambda: states.keep(machine_id, state))
             return PushResult(accepted=len(observations), rejected=rejected, events=len(queued))
+    states.forget(machine_id)
     envelopes = await ingest(uow.session, machine_id=machine_id, source_id=source.id if source else None,
                              stream=stream, mapping=mapping, observations=observations)
     for envelope in envelopes:

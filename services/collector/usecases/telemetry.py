@@ -19,6 +19,7 @@ from services.collector.domain.derive import ActiveAlarm, ClearAlarm, MachineVie
 from services.collector.domain.mapping import Mapping
 from services.collector.domain.observations import Observation
 from services.collector.models import Alarm, MachineState
+from services.collector.repository import StoredState
 from shared.db import from_unix, utcnow
 from shared.events import AlarmCleared, AlarmRaised, Envelope, Payload
 
@@ -80,18 +81,20 @@ async def ingest(session: AsyncSession, *, machine_id: int, source_id: int | Non
 
 
 async def ingest_unlocked(driver: asyncpg.Connection, *, machine_id: int, stream: str, mapping: Mapping,
-                          observations: list[Observation], seen_source: int | None,
-                          attempts: int = 3) -> set[str] | None:
-    """`ingest` for a batch without conditions, on PostgreSQL, in two statements and no lock.
+                          observations: list[Observation], seen_source: int | None, known: StoredState | None = None,
+                          attempts: int = 3) -> tuple[set[str], StoredState] | None:
+    """`ingest` for a batch without conditions, on PostgreSQL, in at most two statements and no lock.
 
-    Derives from the state as read and writes the new state, the events and the source's status in
-    one statement that applies only if no other write moved the state since (its version); a push
-    that lost the race derives again from the state the winner committed. Returns the ids of the
-    events queued now, or None after `attempts` lost races: `ingest` under the row lock then waits
-    its turn instead of racing on. Alarms need ids and rows of their own, so conditions go there too.
+    Derives from `known` (the state this replica last wrote, if any) or the state as read, and writes
+    the new state, the events and the source's status in one statement that applies only if no other
+    write moved the state since (its version); a push that lost the race derives again from the
+    state the winner committed. Returns the ids of the events queued now and the state written, or
+    None after `attempts` lost races: `ingest` under the row lock then waits its turn instead of
+    racing on. Alarms need ids and rows of their own, so conditions go there too.
     """
     for _ in range(attempts):
-        read = await repository.read_state(driver, machine_id)
+        read = known or await repository.read_state(driver, machine_id)
+        known = None
         view = MachineView(part_count=read.part_count, program=read.program, execution=read.execution,
                            tool=read.tool, variables=dict(read.variables or {}),
                            last_seen=read.last_seen.timestamp() if read.last_seen else None)
@@ -103,12 +106,12 @@ async def ingest_unlocked(driver: asyncpg.Connection, *, machine_id: int, stream
             envelope = Envelope.wrap(payload, PRODUCER, id=event_id(stream, output.position),
                                      occurred_at=from_unix(payload.timestamp))  # type: ignore[attr-defined]
             events.append((str(envelope.id), envelope.type, envelope.model_dump_json()))
-        new = repository.StoredState(view.part_count, view.program, view.execution, view.tool, view.variables,
-                                     from_unix(view.last_seen) if view.last_seen is not None else read.last_seen,
-                                     read.version + 1)
+        new = StoredState(view.part_count, view.program, view.execution, view.tool, view.variables,
+                          from_unix(view.last_seen) if view.last_seen is not None else read.last_seen,
+                          read.version + 1)
         queued = await repository.swap_state(driver, machine_id, read, new, events, utcnow(), seen_source)
         if queued is not None:
-            return queued
+            return queued, new
     return None
 
 

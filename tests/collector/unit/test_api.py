@@ -114,38 +114,48 @@ async def test_a_push_counts_parts_from_the_state_another_write_is_committing(co
 
 
 async def test_a_push_that_keeps_losing_the_race_waits_for_the_lock(collector: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """On PostgreSQL a push derives without a lock and writes only if the state did not move meanwhile.
-    Here another writer moves it after every read: after three lost races the push takes the row lock,
-    and each write counts from the state the one before committed."""
+    """On PostgreSQL a push derives without a lock from the state this replica last wrote (or read)
+    and writes only if the row did not move meanwhile. Here another writer moves it before the push
+    and after every read: after three lost races the push takes the row lock, and each write counts
+    from the state the one before committed."""
     from sqlalchemy import select
 
     from services.collector import repository
     from services.collector.models import MachineState
 
+    postgres = collector.runtime.engine.dialect.name == "postgresql"
     url = "/api/collector/machines/9/events"
-    await collector.ok("POST", url, role="machine", json=[{"id": "d1", "timestamp": T0, "key": "PartCountAct",
-                                                           "value": 5}])
-    read_state, reads = repository.read_state, []
+    read_state, reads, lose = repository.read_state, [], [False]
 
-    async def read_then_lose(driver, machine_id):  # type: ignore[no-untyped-def]
-        read = await read_state(driver, machine_id)
-        reads.append(read.part_count)
-        async with collector.runtime.sessions() as other:  # a live source counting one more part
-            state = await repository.state_for_update(other, machine_id)
+    async def one_more_part() -> None:  # a live source counting one more part
+        async with collector.runtime.sessions() as other:
+            state = await repository.state_for_update(other, 9)
             state.part_count = (state.part_count or 0) + 1
             await other.commit()
-        return read
 
-    monkeypatch.setattr(repository, "read_state", read_then_lose)
+    async def read(driver, machine_id):  # type: ignore[no-untyped-def]
+        state = await read_state(driver, machine_id)
+        reads.append(state.part_count)
+        if lose[0]:
+            await one_more_part()
+        return state
+
+    monkeypatch.setattr(repository, "read_state", read)
+    for n, value in enumerate((5, 6), 1):
+        await collector.ok("POST", url, role="machine",
+                           json=[{"id": f"d{n}", "timestamp": T0 + n, "key": "PartCountAct", "value": value}])
+    assert reads == ([None] if postgres else [])  # the second push derived from the state the first one wrote
+
+    await one_more_part()  # 6 -> 7: what this replica knows is stale now
+    lose[0] = True
     result = await collector.ok("POST", url, role="machine", json=[
-        {"id": "d2", "timestamp": T0 + 10, "key": "PartCountAct", "value": 9}])
-    postgres = collector.runtime.engine.dialect.name == "postgresql"
-    assert reads == ([5, 6, 7] if postgres else [])  # SQLite takes the lock at once (one writer anyway)
+        {"id": "d3", "timestamp": T0 + 10, "key": "PartCountAct", "value": 10}])
+    assert reads == ([None, 7, 8] if postgres else [])  # SQLite takes the lock at once (one writer anyway)
     parts = [e.data["increment"] for e in await collector.events() if e.type == "telemetry.part_completed"]
-    assert result["events"] == 1 and parts == ([1] if postgres else [4])  # 8 -> 9 after the three lost races
+    assert result["events"] == 1 and parts == ([1, 1] if postgres else [1, 3])  # 9 -> 10 after three lost races
     async with collector.runtime.sessions() as session:
         state = (await session.scalars(select(MachineState).where(MachineState.machine_id == 9))).one()
-    assert state.part_count == 9 and state.version == (5 if postgres else 2)  # every write moved it
+    assert state.part_count == 10 and state.version == (6 if postgres else 4)  # every write moved it
 
 
 async def test_state_of_unknown_machine_and_interlock(collector: Harness) -> None:
