@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.collector.models import INT32_MAX, INT32_MIN
+from services.collector.sources.http_push import Pusher
 from services.collector.usecases.known_states import KnownStates
 from services.collector.usecases.push_sources import PushSources
 from shared.runtime import ServiceRuntime
@@ -43,17 +44,19 @@ async def _push_sources(request: Request) -> PushSources:
     return cache
 
 
-async def _known_states(request: Request) -> KnownStates:
+async def _pusher(request: Request) -> Pusher:
+    """What an HTTP push needs, in one dependency: the push is the collector's hottest route, and
+    FastAPI resolves each dependency on every request (a generator one through an exit stack)."""
     state = request.app.state
-    known: KnownStates | None = getattr(state, "collector_known_states", None)
-    if known is None:
-        known = state.collector_known_states = KnownStates()
-    return known
+    pusher: Pusher | None = getattr(state, "collector_pusher", None)
+    if pusher is None:
+        pusher = state.collector_pusher = Pusher(_runtime(request).uow, await _push_sources(request), KnownStates())
+    return pusher
 
 
 UowDep = Annotated[UnitOfWork, Depends(_uow, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 PushSourcesDep = Annotated[PushSources, Depends(_push_sources)]
-KnownStatesDep = Annotated[KnownStates, Depends(_known_states)]
+PusherDep = Annotated[Pusher, Depends(_pusher)]
 IdFilter = Annotated[int | None, Query(ge=INT32_MIN, le=INT32_MAX)]
 UnixTime = Annotated[float | None, Query(ge=0, le=253_402_300_799, allow_inf_nan=False)]

@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 
-from services.collector.api.deps import KnownStatesDep, PushSourcesDep, SessionDep, UowDep
+from services.collector.api.deps import PusherDep, SessionDep
 from services.collector.models import INT32_MAX, INT32_MIN
 from services.collector.schemas import InterlockRead, MachineStateRead, PushResult
-from services.collector.sources import http_push
 from services.collector.usecases import machines
 from shared.auth import MachineRole, Reader
 from shared.errors import problem_responses
@@ -30,6 +29,5 @@ async def get_interlock(_: Reader, session: SessionDep, machine_id: MachineId) -
 
 
 @router.post("/{machine_id}/events", responses=problem_responses(400, 401, 403))
-async def push_events(_: MachineRole, uow: UowDep, sources: PushSourcesDep, states: KnownStatesDep,
-                      machine_id: MachineId, body: Batch) -> PushResult:
-    return await http_push.push(uow, sources, states, machine_id, body)
+async def push_events(_: MachineRole, pusher: PusherDep, machine_id: MachineId, body: Batch) -> PushResult:
+    return await pusher.push(machine_id, body)

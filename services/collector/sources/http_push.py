@@ -8,6 +8,8 @@ key), so a batch resent after a lost response is dropped by consumers' inboxes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -81,3 +83,19 @@ async def push(uow: UnitOfWork, sources: PushSources, states: KnownStates, machi
     if seen:
         await sources.mark_seen(uow, machine_id, source, now)  # type: ignore[arg-type]
     return PushResult(accepted=len(observations), rejected=rejected, events=len(queued))
+
+
+@dataclass(frozen=True, slots=True)
+class Pusher:
+    """A push in its own unit of work, committed before the caller answers: a client never sees
+    success for a change that did not commit."""
+
+    uow: Callable[[], UnitOfWork]
+    sources: PushSources
+    states: KnownStates
+
+    async def push(self, machine_id: int, items: list[Any]) -> PushResult:
+        async with self.uow() as uow:
+            result = await push(uow, self.sources, self.states, machine_id, items)
+            await uow.commit()
+        return result
