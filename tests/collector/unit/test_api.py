@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from sqlalchemy import event, select, text
+
+from services.collector import repository
+from services.collector.models import MachineState
 from services.collector.usecases import machines
+from services.collector.usecases.push_sources import PushSources
 from shared.events import InterlockChanged
 from tests.process.conftest import Harness
 
@@ -91,10 +98,6 @@ async def test_http_push_state_alarms(collector: Harness) -> None:
 
 
 async def test_a_push_counts_parts_from_the_state_another_write_is_committing(collector: Harness) -> None:
-    import asyncio
-
-    from services.collector import repository
-
     url = "/api/collector/machines/8/events"
     await collector.ok("POST", url, role="machine", json=[{"id": "c1", "timestamp": T0, "key": "PartCountAct",
                                                            "value": 5}])
@@ -118,11 +121,6 @@ async def test_a_push_that_keeps_losing_the_race_waits_for_the_lock(collector: H
     and writes only if the row did not move meanwhile. Here another writer moves it before the push
     and after every read: after three lost races the push takes the row lock, and each write counts
     from the state the one before committed."""
-    from sqlalchemy import select
-
-    from services.collector import repository
-    from services.collector.models import MachineState
-
     postgres = collector.runtime.engine.dialect.name == "postgresql"
     url = "/api/collector/machines/9/events"
     read_state, reads, lose = repository.read_state, [], [False]
@@ -170,8 +168,6 @@ async def test_state_of_unknown_machine_and_interlock(collector: Harness) -> Non
 
 
 async def test_a_push_of_values_leaves_alarms_alone_without_reading_them(collector: Harness) -> None:
-    from sqlalchemy import event
-
     fault = [{"id": "f1", "timestamp": T0, "key": "system",
               "condition": {"level": "FAULT", "native_code": "1010", "message": "SPINDLE OVERLOAD"}}]
     await collector.ok("POST", "/api/collector/machines/6/events", role="machine", json=fault)
@@ -197,10 +193,6 @@ async def test_a_push_of_values_leaves_alarms_alone_without_reading_them(collect
 
 async def test_a_push_keeps_the_machine_s_source_between_pushes_and_sees_its_own_writes_at_once(
         collector: Harness) -> None:
-    from sqlalchemy import event, text
-
-    from services.collector.usecases.push_sources import PushSources
-
     clock = [0.0]
     app = collector.client._transport.app  # type: ignore[attr-defined]
     app.state.collector_push_sources = PushSources(ttl=5, clock=lambda: clock[0])
@@ -239,8 +231,6 @@ async def test_a_push_keeps_the_machine_s_source_between_pushes_and_sees_its_own
 
 
 async def test_the_push_source_cache_is_bounded(collector: Harness) -> None:
-    from services.collector.usecases.push_sources import PushSources
-
     app = collector.client._transport.app  # type: ignore[attr-defined]
     cache = app.state.collector_push_sources = PushSources(ttl=60, max_entries=3)
     for machine in range(1, 6):
