@@ -31,6 +31,12 @@ def event_id(stream: str, position: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{stream}@{position}")
 
 
+def _envelope(stream: str, position: str, payload: Payload) -> Envelope:
+    """The event as it travels: its id from where it was read, its time from when it happened."""
+    return Envelope.wrap(payload, PRODUCER, id=event_id(stream, position),
+                         occurred_at=from_unix(payload.timestamp))  # type: ignore[attr-defined]
+
+
 async def _view(session: AsyncSession, machine_id: int, *, with_alarms: bool) -> tuple[MachineState, MachineView]:
     state = await repository.state_for_update(session, machine_id)
     # Only conditions read or change the active alarms: a batch of values (part counts,
@@ -74,8 +80,7 @@ async def ingest(session: AsyncSession, *, machine_id: int, source_id: int | Non
                                    native_code=item.native_code or None)
         else:
             payload = item
-        envelopes.append(Envelope.wrap(payload, PRODUCER, id=event_id(stream, output.position),
-                                       occurred_at=from_unix(payload.timestamp)))  # type: ignore[attr-defined]
+        envelopes.append(_envelope(stream, output.position, payload))
     _store(state, view)
     return envelopes
 
@@ -103,8 +108,7 @@ async def ingest_unlocked(driver: asyncpg.Connection, *, machine_id: int, stream
             payload = output.item
             if isinstance(payload, RaiseAlarm | ClearAlarm):
                 raise ValueError("ingest_unlocked takes observations without conditions")
-            envelope = Envelope.wrap(payload, PRODUCER, id=event_id(stream, output.position),
-                                     occurred_at=from_unix(payload.timestamp))  # type: ignore[attr-defined]
+            envelope = _envelope(stream, output.position, payload)
             events.append((str(envelope.id), envelope.type, envelope.model_dump_json()))
         new = StoredState(view.part_count, view.program, view.execution, view.tool, view.variables,
                           from_unix(view.last_seen) if view.last_seen is not None else read.last_seen,
