@@ -284,9 +284,50 @@ class TestOutboxRelay:
         async with db.engine.connect() as conn:
             claim = relay.claim("postgresql").compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True})
             plan = "\n".join((await conn.exec_driver_sql(f"EXPLAIN {claim}")).scalars())
+        mark_plan = await _generic_plan_of(db, relay)
         # An ordered scan of the unsent rows alone: not a bitmap scan of every row sent since the last vacuum.
         assert "Index Scan using ix_outbox_unsent" in plan, plan
+        assert "Index Scan using ix_outbox_unsent" in mark_plan and "Tid Scan" in mark_plan, mark_plan
         assert await relay.publish_pending() == 10
+
+    @pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True)
+    async def test_the_claim_planned_on_a_new_outbox_stays_good_as_it_grows(self, db: Db) -> None:
+        # A prepared statement's generic plan is made once; on an empty table a sequential scan
+        # costs least, and it would then read every row of the grown outbox on every round.
+        relay = OutboxRelay("test", db.sessions, outbox, FlakyTransport(failures=0))
+        plan = await _generic_plan_of(db, relay)
+        assert "Seq Scan" not in plan and "Tid Scan" in plan, plan
+
+    @pytest.mark.parametrize("db", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True)
+    async def test_a_round_leaves_no_transaction_open_on_its_connection(self, db: Db) -> None:
+        async with db.uow() as uow:
+            uow.emit(event(1))
+            await uow.commit()
+        relay = OutboxRelay("test", db.sessions, outbox, FlakyTransport(failures=1), lock_scope="one-connection")
+        with pytest.raises(PublishError):
+            await relay.publish_pending()  # marked, then rolled back
+        assert await relay.publish_pending() == 1  # committed
+        async with db.engine.connect() as conn:  # each connection the pool hands out is idle
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert not driver.is_in_transaction()
+        async with db.sessions() as session:
+            row = (await session.execute(select(outbox.c.attempts, outbox.c.published_at))).one()
+        assert row.attempts == 1 and row.published_at is not None
+
+
+async def _generic_plan_of(db: Db, relay: OutboxRelay) -> str:
+    """The plan the relay's claim-and-mark gets after five rounds, in the relay's transaction."""
+    from shared.db import utcnow
+    from shared.outbox import _BEGIN
+
+    async with db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute(_BEGIN)
+        try:
+            await driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            return "\n".join(r[0] for r in await driver.fetch(f"EXPLAIN {relay.claim_and_mark}", utcnow()))
+        finally:
+            await driver.execute("ROLLBACK")
 
 
 class TestInbox:
