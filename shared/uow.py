@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
 
@@ -40,6 +40,7 @@ class UnitOfWork:
         self._events: list[Envelope | Callable[[], Envelope]] = []
         self._written = False  # outbox rows written in this transaction: wake the relay at commit
         self._after_commit: list[Callable[[], None]] = []
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -47,6 +48,7 @@ class UnitOfWork:
         self._events = []
         self._written = False
         self._after_commit = []
+        self._before_commit = []
         return self
 
     async def __aexit__(
@@ -69,6 +71,11 @@ class UnitOfWork:
     def emit_after_flush(self, build: Callable[[], Payload]) -> None:
         """Queue the event `build()` returns once the session is flushed (in emit order)."""
         self._events.append(lambda: Envelope.wrap(build(), self.producer))
+
+    def before_commit(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Await `write()` at commit, before the queued events are written: rows a use case
+        collects over a batch go in with one statement."""
+        self._before_commit.append(write)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once this transaction has committed; never after a rollback
@@ -106,6 +113,9 @@ class UnitOfWork:
         self._written = True
 
     async def commit(self) -> None:
+        writes, self._before_commit = self._before_commit, []
+        for write in writes:
+            await write()
         await self.write_events()
         await self.session.commit()
         woken, self._written = self._written, False
@@ -119,4 +129,5 @@ class UnitOfWork:
         self._events = []
         self._written = False
         self._after_commit = []
+        self._before_commit = []
         await self.session.rollback()

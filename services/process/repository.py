@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Row, Text, cast, func, select, type_coerce
+from sqlalchemy import Row, Text, cast, func, insert, select, type_coerce
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
@@ -76,6 +76,12 @@ async def reserve_part_ids(session: AsyncSession, count: int) -> list[int]:
     all rows at once, whatever the batch's size."""
     sequence = func.nextval(func.pg_get_serial_sequence("parts", "id"))
     return list((await session.scalars(select(sequence).select_from(func.generate_series(1, count)))).all())
+
+
+async def insert_parts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Parts with their ids (reserve_part_ids): one prepared INSERT executed for all rows."""
+    if rows:
+        await session.execute(insert(Part.__table__), rows)
 
 
 async def rows_by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> Sequence[T]:

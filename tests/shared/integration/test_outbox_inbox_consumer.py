@@ -127,6 +127,19 @@ class TestUnitOfWork:
         assert [(d["tool"], d["machine_id"]) for d in data] == [("T1", 1), ("a", rows[0]["id"]),
                                                                 ("b", rows[1]["id"]), ("T3", 1)]
 
+    async def test_writes_before_commit_go_in_with_the_transaction_and_not_after_a_rollback(self, db: Db) -> None:
+        collected = [{"name": "a"}, {"name": "b"}]
+        async with db.uow() as uow:
+            uow.before_commit(lambda: uow.session.execute(insert(items), collected))
+            collected.append({"name": "c"})  # added after the registration: written at commit all the same
+            await uow.commit()
+        assert await db.count(items) == 3
+        async with db.uow() as uow:
+            uow.before_commit(lambda: uow.session.execute(insert(items), [{"name": "d"}]))
+            await uow.rollback()
+            await uow.commit()  # nothing left to write
+        assert await db.count(items) == 3
+
     async def test_an_error_rolls_back_rows_and_events(self, db: Db) -> None:
         with pytest.raises(RuntimeError):
             async with db.uow() as uow:
