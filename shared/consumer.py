@@ -79,15 +79,18 @@ class Consumer:
         self._prefetch = prefetch
         self._inbox_retention = inbox_retention
         self._purged_at = 0.0  # monotonic time of the last inbox purge
-        self._incoming: asyncio.Queue[InboundMessage] = asyncio.Queue()
+        self._incoming: asyncio.Queue[tuple[float, InboundMessage]] = asyncio.Queue()  # (arrived, message)
         self._busy = 0.0  # moving average of the share of time spent applying batches
         self._worker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name=f"consumer:{self.queue}")
         await self._transport.consume(
-            self.queue, list(self._subscriptions), self._incoming.put, prefetch=self._prefetch
+            self.queue, list(self._subscriptions), self._receive, prefetch=self._prefetch
         )
+
+    async def _receive(self, message: InboundMessage) -> None:
+        self._incoming.put_nowait((time.monotonic(), message))
 
     async def stop(self) -> None:
         if self._worker:
@@ -129,18 +132,21 @@ class Consumer:
     async def _next_batch(self) -> list[InboundMessage]:
         """The first delivery, then whatever else arrives within the batch window, up to batch_size."""
         incoming = self._incoming
-        batch = [await incoming.get()]
-        deadline = time.monotonic() + self.batch_window
+        arrived, first = await incoming.get()
+        batch = [first]
+        # The window runs from the first message's arrival: one that queued while the batch
+        # before was applied has waited already.
+        deadline = arrived + self.batch_window
         while len(batch) < self._batch_size:
             # Take what is queued already without a timer per message (most of a busy batch).
             while not incoming.empty() and len(batch) < self._batch_size:
-                batch.append(incoming.get_nowait())
+                batch.append(incoming.get_nowait()[1])
             remaining = deadline - time.monotonic()
             if len(batch) >= self._batch_size or remaining <= 0:
                 break
             try:
                 async with asyncio.timeout(remaining):  # not wait_for: see docs/decisions/0008
-                    batch.append(await incoming.get())
+                    batch.append((await incoming.get())[1])
             except TimeoutError:
                 break
         return batch

@@ -421,7 +421,7 @@ class TestConsumer:
             await eventually(lambda: transport.pending("test") == 0 and consumer._incoming.empty())
             for _ in range(5):
                 await asyncio.sleep(0)
-            consumer._incoming.put_nowait(object())  # a delivery in the same loop turn as the stop
+            consumer._incoming.put_nowait((time.monotonic(), object()))  # a delivery in the same loop turn as the stop
             stopping = asyncio.create_task(consumer.stop())
             done, _ = await asyncio.wait([stopping], timeout=5)
             assert stopping in done, "stop() still waiting: the worker swallowed its cancellation"
@@ -517,6 +517,24 @@ class TestConsumer:
         for _ in range(30):
             consumer._note_busy(busy=0.005, period=1.0)
         assert consumer.batch_window == pytest.approx(0.001)
+
+    async def test_the_window_runs_from_the_first_messages_arrival(self) -> None:
+        consumer = Consumer(service="test", queue="test", transport=MemoryTransport(), uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
+                            inbox=inbox, subscriptions={}, batch_wait=0.3)
+        for _ in range(20):
+            consumer._note_busy(busy=0.03, period=0.04)  # busy: the whole window
+        # Queued while the batch before was applied, longer ago than the window: no more waiting.
+        await consumer._receive("queued")  # type: ignore[arg-type]
+        consumer._incoming.put_nowait((time.monotonic() - 1.0, "waited"))  # type: ignore[arg-type]
+        consumer._incoming._queue.rotate(1)  # type: ignore[attr-defined]  # the older one first
+        started = time.monotonic()
+        assert await consumer._next_batch() == ["waited", "queued"]
+        assert time.monotonic() - started < 0.1
+        # Just arrived: it waits the window for company.
+        await consumer._receive("fresh")  # type: ignore[arg-type]
+        started = time.monotonic()
+        assert await consumer._next_batch() == ["fresh"]
+        assert time.monotonic() - started >= 0.25
 
     async def test_a_failing_message_fails_alone_and_is_dead_lettered(self, db: Db) -> None:
         async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
