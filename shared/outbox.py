@@ -55,7 +55,8 @@ SENT = "published_at IS NOT NULL"
 # that gets a generic plan after five rounds; one planned while the outbox is new and small reads
 # the table sequentially (cheaper than a TID or index scan of 10 pages) and keeps doing so as the
 # table grows, until autovacuum analyzes it. With sequential scans off for this transaction alone
-# the plan is the partial index and a TID scan at any size (test_the_claim_reads_...).
+# the plan is the partial index and a TID scan at any size
+# (test_the_claim_planned_on_a_new_outbox_stays_good_as_it_grows).
 _BEGIN = "BEGIN; SET LOCAL enable_seqscan = off"
 
 
