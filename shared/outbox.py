@@ -116,10 +116,16 @@ class OutboxRelay:
         # Advisory locks span the database: key by schema too, so services (or whole stacks
         # with their own schema prefix) sharing one database do not take turns.
         lock_key = zlib.crc32(f"taktline.outbox.{lock_scope or service}".encode())
-        self._lock_key = lock_key
         self._lock = select(func.pg_try_advisory_xact_lock(lock_key)).scalar_subquery()
         self._claims: dict[str, Select[Any]] = {}
-        self._claim_and_mark: str | None = None
+        # PostgreSQL: lock the next unsent rows in id order and mark them sent, in one statement.
+        # The rows are marked by their ctid, which the claim's row lock keeps still until the end
+        # of the transaction (a TID scan, no index descent).
+        self.claim_and_mark = (
+            f'UPDATE "{table.name}" SET published_at = $1 WHERE ctid = ANY(ARRAY('
+            f'SELECT ctid FROM "{table.name}" WHERE {UNSENT} AND (SELECT pg_try_advisory_xact_lock({lock_key})) '
+            f"ORDER BY id LIMIT {int(batch_size)} FOR UPDATE SKIP LOCKED)) RETURNING id, event_id, type, body"
+        )
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
@@ -164,22 +170,6 @@ class OutboxRelay:
                 query = query.where(self._lock).with_for_update(skip_locked=True)
             self._claims[dialect] = query
         return query
-
-    @property
-    def claim_and_mark(self) -> str:
-        """PostgreSQL: lock the next unsent rows in id order and mark them sent, in one statement.
-
-        The rows are marked by their ctid, which the claim's row lock keeps still until the end of
-        the transaction (a TID scan, no index descent)."""
-        if self._claim_and_mark is None:
-            name = self._table.name
-            self._claim_and_mark = (
-                f'UPDATE "{name}" SET published_at = $1 WHERE ctid = ANY(ARRAY('
-                f'SELECT ctid FROM "{name}" WHERE {UNSENT} AND (SELECT pg_try_advisory_xact_lock({self._lock_key})) '
-                f"ORDER BY id LIMIT {int(self._batch_size)} FOR UPDATE SKIP LOCKED)) "
-                "RETURNING id, event_id, type, body"
-            )
-        return self._claim_and_mark
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
