@@ -87,7 +87,7 @@ from pamqp.commands import Basic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.auth import Authenticator
-from shared.events import Envelope, PartCompleted
+from shared.events import Envelope, PartCompleted, join_bodies
 from shared.settings import SERVICES, Settings
 from shared.testing.http1 import Connection
 from shared.testing.infra import find_amqp_url, find_database_url
@@ -163,6 +163,12 @@ def alive(task: asyncio.Task[None]) -> bool:
         task.result()
         raise RuntimeError("raw consumer stopped")
     return False
+
+
+def envelopes_of(body: bytes) -> list[dict[str, Any]]:
+    """A message's envelopes as dicts (one alone, or a packed array), without validating them."""
+    found = json.loads(body)
+    return found if isinstance(found, list) else [found]
 
 
 def envelope_body(machine_id: int, stamp: float, count: int) -> bytes:
@@ -450,9 +456,10 @@ class RawRelay:
     """Publishes committed outbox rows with confirms, then marks them published: the relay's
     database and broker work, fed in memory instead of by polling."""
 
-    def __init__(self, conn: asyncpg.Connection, table: str, channel: Any, exchange: str, routing_key: str) -> None:
+    def __init__(self, conn: asyncpg.Connection, table: str, channel: Any, exchange: str, routing_key: str,
+                 per_message: int) -> None:
         self.conn, self.table, self.channel = conn, table, channel
-        self.exchange, self.routing_key = exchange, routing_key
+        self.exchange, self.routing_key, self.per_message = exchange, routing_key, per_message
         self.pending: asyncio.Queue[list[tuple[int, str, bytes]]] = asyncio.Queue()
 
     async def run(self) -> None:
@@ -460,8 +467,10 @@ class RawRelay:
             rows = [*await self.pending.get()]
             while not self.pending.empty():
                 rows += self.pending.get_nowait()
+            # Packed as the services pack them (decision 0011): up to per_message events a message.
+            chunks = [rows[i:i + self.per_message] for i in range(0, len(rows), self.per_message)]
             await publish_confirmed(self.channel, self.exchange, self.routing_key,
-                                    [(event_id, body) for _, event_id, body in rows])
+                                    [(chunk[0][1], join_bodies([body for _, _, body in chunk])) for chunk in chunks])
             await self.conn.execute(f"UPDATE {self.table} SET published_at = now() WHERE id = ANY($1::bigint[])",
                                     [row_id for row_id, _, _ in rows])
 
@@ -496,7 +505,7 @@ class RawStage:
     async def run(self) -> None:
         while True:
             batch = await next_batch(self.incoming, self.batch_size, self.batch_wait)
-            data = [json.loads(m.body)["data"] | {"_id": m.message_id} for m in batch]
+            data = [e["data"] | {"_id": e["id"]} for m in batch for e in envelopes_of(m.body)]
             async with self.conn.transaction():
                 outbox = await self.apply(self.conn, data)
             now = time.time()
@@ -504,7 +513,7 @@ class RawStage:
                 self.relay.pending.put_nowait(outbox)
             await batch[-1].ack(multiple=True)
             if self.report is not None:
-                self.report(len(batch), now, [d["timestamp"] for d in data])
+                self.report(len(data), now, [d["timestamp"] for d in data])
 
 
 async def raw_process_apply(s: str, conn: asyncpg.Connection,
@@ -554,6 +563,7 @@ class RawStageSpec:
     batch_size: int
     batch_wait: float
     prefetch: int
+    per_message: int
 
 
 def raw_stage_main(spec: RawStageSpec, report: Any) -> None:
@@ -571,7 +581,8 @@ async def _raw_stage(spec: RawStageSpec, report: Any) -> None:
     relay = None
     if spec.role == "process":
         pub = await amqp.channel(publisher_confirms=True)
-        relay = RawRelay(conns[1], f"{spec.schema}.p_outbox", pub, spec.exchange, "process.part_recorded")
+        relay = RawRelay(conns[1], f"{spec.schema}.p_outbox", pub, spec.exchange, "process.part_recorded",
+                         spec.per_message)
         apply = functools.partial(raw_process_apply, spec.schema)
     else:
         apply = functools.partial(raw_maintenance_apply, spec.schema)  # type: ignore[arg-type]
@@ -644,7 +655,8 @@ async def raw_pipeline_ceiling(db_url: str, amqp_url: str, settings: Settings) -
                 "x-queue-type": "quorum", "x-single-active-consumer": True,
                 "x-delivery-limit": settings.consumer_delivery_limit})
             await queue.bind(exchange_name, routing_key=key)
-        collector_relay = RawRelay(conns[1], f"{s}.c_outbox", pub, exchange_name, ROUTING_KEY)
+        collector_relay = RawRelay(conns[1], f"{s}.c_outbox", pub, exchange_name, ROUTING_KEY,
+                                   settings.events_per_message)
         tasks = [asyncio.create_task(collector_relay.run())]
 
         spawn = multiprocessing.get_context("spawn")
@@ -652,7 +664,8 @@ async def raw_pipeline_ceiling(db_url: str, amqp_url: str, settings: Settings) -
         for role, queue_name in zip(("process", "maintenance"), queues, strict=True):
             ours, theirs = spawn.Pipe(duplex=False)
             spec = RawStageSpec(role, db_url, amqp_url, s, exchange_name, queue_name, settings.consumer_batch_size,
-                                settings.consumer_batch_wait_ms / 1000, settings.consumer_prefetch)
+                                settings.consumer_batch_wait_ms / 1000, settings.consumer_prefetch,
+                                settings.events_per_message)
             stage = spawn.Process(target=raw_stage_main, args=(spec, theirs), name=f"raw-{role}", daemon=True)
             stage.start()
             theirs.close()
@@ -1166,7 +1179,7 @@ async def main() -> int:
     say(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run; consumer_prefetch "
         f"{settings.consumer_prefetch}, consumer_batch_size {settings.consumer_batch_size}, consumer_batch_wait_ms "
         f"{settings.consumer_batch_wait_ms:g}, relay_interval {settings.relay_interval:g}, relay_batch_size "
-        f"{settings.relay_batch_size}")
+        f"{settings.relay_batch_size}, events_per_message {settings.events_per_message}")
     if os.environ.get("BENCH_PIPELINE_ONLY"):  # iterating on the services: no raw runs, no ratio
         await run_pipeline(db_url, amqp_url, nginx)
         return 0

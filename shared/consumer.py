@@ -1,12 +1,14 @@
 """The consume loop: parse → validate → inbox → handler → commit → ack, in micro-batches.
 
-A batch of up to `batch_size` messages (or whatever arrived within the batch window: up to
-`batch_wait`, less while the consumer is mostly idle) is applied in one transaction with its
-inbox rows, then acknowledged together. A batch that fails is retried message by message, so
-one bad message fails alone. What does not parse or validate, or fails with a DomainError, is
-dead-lettered at once; other failures are requeued (the queue's delivery limit dead-letters a
-message that keeps failing). When the database itself is unreachable the batch is retried in
-place, without burning deliveries.
+A message holds one event or several of one type (decision 0011). A batch of up to
+`batch_size` events (or whatever arrived within the batch window: up to `batch_wait`, less
+while the consumer is mostly idle) is applied in one transaction with its inbox rows, then its
+messages are acknowledged together. A batch that fails is retried event by event, so one bad
+event fails alone. A message that does not parse, or whose events do not all validate, is
+dead-lettered (its good events applied first); so is one with an event that fails with a
+DomainError. Other failures requeue the message (the queue's delivery limit dead-letters one
+that keeps failing; the inbox drops its events that were applied already). When the database
+itself is unreachable the batch is retried in place, without burning deliveries.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import Table
 
 from shared.db import database_unavailable
 from shared.errors import DomainError
-from shared.events import Envelope, Payload, UnknownEventType
+from shared.events import Envelope, Payload, UnknownEventType, read_body
 from shared.inbox import purge_inbox, record_all_once
 from shared.logs import event_id_var
 from shared.metrics import CONSUMER_BATCH, EVENTS_CONSUMED
@@ -49,6 +51,15 @@ class _Parsed:
     message: InboundMessage
     envelope: Envelope
     payload: Payload
+
+
+@dataclass(slots=True)
+class _Delivery:
+    """A message and its events; `bad` counts those that did not parse (the message goes dead)."""
+
+    message: InboundMessage
+    items: list[_Parsed]
+    bad: int = 0
 
 
 class Consumer:
@@ -105,7 +116,7 @@ class Consumer:
             batch = await self._next_batch()
             started = time.monotonic()
             try:
-                await self.handle_batch(batch)
+                await self._handle(batch)
                 await self._purge_inbox_hourly()
             except asyncio.CancelledError:
                 raise
@@ -129,26 +140,36 @@ class Consumer:
         so a lone message is not held back for nothing."""
         return self._batch_wait * min(max(self._busy / BUSY_FOR_FULL_WINDOW, 0.1), 1.0)
 
-    async def _next_batch(self) -> list[InboundMessage]:
-        """The first delivery, then whatever else arrives within the batch window, up to batch_size."""
+    async def _next_batch(self) -> list[_Delivery]:
+        """The first delivery, then whatever else arrives within the batch window, up to batch_size events."""
         incoming = self._incoming
-        arrived, first = await incoming.get()
-        batch = [first]
+        batch: list[_Delivery] = []
+        events = 0
+        while not batch:  # a message that did not parse at all is settled and does not count
+            arrived, first = await incoming.get()
+            if (delivery := await self._read(first)) is not None:
+                batch.append(delivery)
+                events = len(delivery.items)
         # The window runs from the first message's arrival: one that queued while the batch
         # before was applied has waited already.
         deadline = arrived + self.batch_window
-        while len(batch) < self._batch_size:
+        while events < self._batch_size:
             # Take what is queued already without a timer per message (most of a busy batch).
-            while not incoming.empty() and len(batch) < self._batch_size:
-                batch.append(incoming.get_nowait()[1])
+            while not incoming.empty() and events < self._batch_size:
+                if (delivery := await self._read(incoming.get_nowait()[1])) is not None:
+                    batch.append(delivery)
+                    events += len(delivery.items)
             remaining = deadline - time.monotonic()
-            if len(batch) >= self._batch_size or remaining <= 0:
+            if events >= self._batch_size or remaining <= 0:
                 break
             try:
                 async with asyncio.timeout(remaining):  # not wait_for: see docs/decisions/0008
-                    batch.append((await incoming.get())[1])
+                    message = (await incoming.get())[1]
             except TimeoutError:
                 break
+            if (delivery := await self._read(message)) is not None:
+                batch.append(delivery)
+                events += len(delivery.items)
         return batch
 
     async def _purge_inbox_hourly(self) -> None:
@@ -160,18 +181,31 @@ class Consumer:
             await purge_inbox(uow.session, self._inbox, self._inbox_retention)
             await uow.commit()
 
-    async def handle_batch(self, messages: list[InboundMessage]) -> None:
-        parsed = [item for m in messages if (item := await self._parse(m)) is not None]
-        if not parsed:
-            return
-        CONSUMER_BATCH.labels(self.service).observe(len(parsed))
-        try:
-            await self._apply_through_outages(parsed)
-        except Exception:
-            for item in parsed:  # the batch failed: apply one by one so a bad message fails alone
-                await self._apply_single(item)
-            return
-        await ack_batch([item.message for item in parsed])
+    async def handle_batch(self, messages: Sequence[InboundMessage]) -> None:
+        """Apply these messages as one batch (the loop's batches come from `_next_batch`)."""
+        await self._handle([d for m in messages if (d := await self._read(m)) is not None])
+
+    async def _handle(self, batch: list[_Delivery]) -> None:
+        items = [item for delivery in batch for item in delivery.items]
+        if items:
+            CONSUMER_BATCH.labels(self.service).observe(len(items))
+            try:
+                await self._apply_through_outages(items)
+            except Exception:
+                for delivery in batch:  # the batch failed: apply event by event so a bad one fails alone
+                    await self._apply_one_by_one(delivery)
+                return
+        # Dead letters first: RabbitMQ's batch ack acknowledges everything delivered before the last.
+        for delivery in batch:
+            if delivery.bad:
+                await self._dead_letter(delivery)
+        await ack_batch([delivery.message for delivery in batch if not delivery.bad])
+
+    async def _dead_letter(self, delivery: _Delivery) -> None:
+        log.error("consumer %s: dead-lettering message %s (%s): %d of its %d events do not parse%s",
+                  self.queue, delivery.message.message_id, delivery.message.routing_key, delivery.bad,
+                  delivery.bad + len(delivery.items), "; the others were applied" if delivery.items else "")
+        await delivery.message.reject(requeue=False)
 
     async def _apply_through_outages(self, items: list[_Parsed]) -> None:
         """Apply the batch, retrying in place while the database is away; other errors propagate."""
@@ -188,39 +222,61 @@ class Consumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
 
-    async def _apply_single(self, item: _Parsed) -> None:
-        token = event_id_var.set(str(item.envelope.id))
-        try:
-            await self._apply_through_outages([item])
-        except DomainError as exc:
-            log.error("consumer %s: %s rejected (%s); dead-lettered", self.queue, item.envelope.type, exc)
-            EVENTS_CONSUMED.labels(self.service, item.envelope.type, "dead").inc()
-            await item.message.reject(requeue=False)
-            return
-        except Exception:
-            log.exception("consumer %s: %s failed (delivery %d); requeued", self.queue,
-                          item.envelope.type, item.message.delivery_count)
-            EVENTS_CONSUMED.labels(self.service, item.envelope.type, "requeued").inc()
-            await asyncio.sleep(min(0.1 * (item.message.delivery_count + 1), 2.0))
-            await item.message.reject(requeue=True)
-            return
-        finally:
-            event_id_var.reset(token)
-        await item.message.ack()
+    async def _apply_one_by_one(self, delivery: _Delivery) -> None:
+        """Each event of the message in a transaction of its own, then settle the message: requeue
+        if an event failed for a reason that may pass, dead-letter if one is rejected for good."""
+        message, requeue, dead = delivery.message, False, bool(delivery.bad)
+        for item in delivery.items:
+            token = event_id_var.set(str(item.envelope.id))
+            try:
+                await self._apply_through_outages([item])
+            except DomainError as exc:
+                log.error("consumer %s: %s rejected (%s); dead-lettered", self.queue, item.envelope.type, exc)
+                EVENTS_CONSUMED.labels(self.service, item.envelope.type, "dead").inc()
+                dead = True
+            except Exception:
+                log.exception("consumer %s: %s failed (delivery %d); requeued", self.queue,
+                              item.envelope.type, message.delivery_count)
+                EVENTS_CONSUMED.labels(self.service, item.envelope.type, "requeued").inc()
+                requeue = True
+            finally:
+                event_id_var.reset(token)
+        if requeue:  # the events applied meanwhile are in the inbox: a redelivery skips them
+            await asyncio.sleep(min(0.1 * (message.delivery_count + 1), 2.0))
+            await message.reject(requeue=True)
+        elif dead:
+            await message.reject(requeue=False)
+        else:
+            await message.ack()
 
-    async def _parse(self, message: InboundMessage) -> _Parsed | None:
+    async def _read(self, message: InboundMessage) -> _Delivery | None:
+        """The message's events, validated; None (and the message dead-lettered) if it has no
+        readable form at all."""
         try:
-            envelope = Envelope.from_bytes(message.body)
-            if envelope.type not in self._subscriptions:
-                raise UnknownEventType(envelope.type)
-            payload = envelope.payload()
-        except (ValidationError, ValueError) as exc:
+            envelopes = read_body(message.body)
+        except ValueError as exc:
             log.error("consumer %s: dead-lettering unparseable message %s (%s): %s",
                       self.queue, message.message_id, message.routing_key, exc)
             EVENTS_CONSUMED.labels(self.service, message.routing_key, "dead").inc()
             await message.reject(requeue=False)
             return None
-        return _Parsed(message, envelope, payload)
+        delivery = _Delivery(message, [])
+        for envelope in envelopes:
+            try:
+                if isinstance(envelope, ValueError):
+                    raise envelope
+                if envelope.type not in self._subscriptions:
+                    raise UnknownEventType(envelope.type)
+                delivery.items.append(_Parsed(message, envelope, envelope.payload()))
+            except (ValidationError, ValueError) as exc:
+                log.error("consumer %s: event %s in message %s (%s) does not parse: %s", self.queue,
+                          getattr(envelope, "id", "?"), message.message_id, message.routing_key, exc)
+                EVENTS_CONSUMED.labels(self.service, message.routing_key, "dead").inc()
+                delivery.bad += 1
+        if not delivery.items and delivery.bad:
+            await self._dead_letter(delivery)
+            return None
+        return delivery
 
     async def _apply(self, items: list[_Parsed]) -> None:
         async with self._uow_factory() as uow:

@@ -8,10 +8,12 @@ dead-letter what does not parse.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 
 class Payload(BaseModel):
@@ -68,6 +70,56 @@ class Envelope(BaseModel):
 
 class UnknownEventType(ValueError):
     pass
+
+
+# --- message bodies: one envelope, or several of one type (docs/events.md, decision 0011) -----
+
+
+def join_bodies(bodies: Sequence[bytes]) -> bytes:
+    """Envelopes of one type as one message body: a JSON array of them in order; one alone
+    stays a bare envelope, the form every consumer reads."""
+    if len(bodies) == 1:
+        return bodies[0]
+    return b"[" + b",".join(bodies) + b"]"
+
+
+def envelopes_in(body: bytes) -> list[Envelope]:
+    """The envelopes of a message body, in order; raises ValueError if any does not parse."""
+    found = read_body(body)
+    for envelope in found:
+        if isinstance(envelope, ValueError):
+            raise envelope
+    return found  # type: ignore[return-value]
+
+
+_ENVELOPES: TypeAdapter[list[Envelope]] = TypeAdapter(list[Envelope])
+
+
+def read_body(body: bytes) -> list[Envelope | ValueError]:
+    """The envelopes of a message body, in order: a bare envelope or a JSON array of them.
+
+    An element of an array that is no envelope stands as its error in its place, so the
+    others can still be applied; a body that is neither form raises ValueError."""
+    head = body[:1]
+    if head.isspace():
+        head = body.lstrip()[:1]
+    if head != b"[":
+        return [Envelope.from_bytes(body)]
+    try:
+        return list(_ENVELOPES.validate_json(body))
+    except ValidationError:
+        pass  # one bad element fails the whole fast path: sort them out one by one
+    try:
+        elements = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    found: list[Envelope | ValueError] = []
+    for element in elements:
+        try:
+            found.append(Envelope.model_validate(element))
+        except ValidationError as exc:
+            found.append(exc)
+    return found
 
 
 # --- telemetry.* (producer: collector) ------------------------------------------------------

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import UTCDateTime, pg_driver, utcnow
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
-from shared.transport.base import OutboundMessage, PublishError, Transport
+from shared.transport.base import OutboundMessage, PublishError, Transport, pack
 
 log = logging.getLogger("taktline.outbox")
 
@@ -104,8 +104,10 @@ class OutboxRelay:
         interval: float = 0.5,
         retention: timedelta = timedelta(hours=24),
         lock_scope: str | None = None,
+        events_per_message: int = 1,
     ) -> None:
         self.service = service
+        self._per_message = events_per_message
         self._sessions = sessionmaker
         self._table = table
         self._transport = transport
@@ -189,8 +191,9 @@ class OutboxRelay:
         return len(ids)
 
     def _messages(self, rows: Any) -> list[OutboundMessage]:
-        return [OutboundMessage(routing_key=r[2], body=r[3].encode(), message_id=r[1],
-                                headers={"producer": self.service}) for r in rows]
+        """Rows (id, event_id, type, body) in id order, consecutive events of a type packed together."""
+        return pack(((r[2], r[1], r[3].encode()) for r in rows), per_message=self._per_message,
+                    producer=self.service)
 
     async def _publish_pending_pg(self, session: AsyncSession, ids: list[int]) -> None:
         """Claim and mark, publish with confirms, commit: three round trips and no ORM. A failed
@@ -198,7 +201,6 @@ class OutboxRelay:
         async with pg_driver(session) as driver:
             await driver.execute(_BEGIN)
             try:
-                # RETURNING gives the rows in no particular order.
                 # RETURNING gives the rows in no particular order.
                 rows = sorted(await driver.fetch(self.claim_and_mark, utcnow()), key=itemgetter(0))
                 ids.extend(r[0] for r in rows)

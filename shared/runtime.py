@@ -80,6 +80,7 @@ class ServiceRuntime:
             spec.name, self.sessions, spec.outbox, transport,
             batch_size=settings.relay_batch_size, interval=settings.relay_interval,
             retention=timedelta(hours=settings.outbox_retention_hours), lock_scope=f"{self.schema}.{spec.name}",
+            events_per_message=settings.events_per_message,
         )
         self.consumer = Consumer(
             service=spec.name, queue=f"{settings.queue_prefix}{spec.name}", transport=transport,

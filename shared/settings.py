@@ -60,7 +60,8 @@ class Settings(BaseSettings):
         default="", description="Prefix of every queue name (queues are named after the service)."
     )
     consumer_prefetch: int = Field(default=500, ge=1, description="Unacknowledged messages per consumer.")
-    consumer_batch_size: int = Field(default=200, ge=1, description="Messages applied in one transaction.")
+    consumer_batch_size: int = Field(
+        default=200, ge=1, description="Events applied in one transaction (a message's events stay together).")
     consumer_batch_wait_ms: float = Field(
         default=10, ge=0, description="How long a batch waits to fill while the consumer is busy (a tenth when idle).")
     consumer_delivery_limit: int = Field(
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
     )
     relay_interval: float = Field(default=0.5, gt=0, description="Seconds between outbox polls when idle.")
     relay_batch_size: int = Field(default=500, ge=1, description="Outbox rows published per round.")
+    events_per_message: int = Field(
+        default=100, ge=1, le=1000,
+        description="Consecutive events of one type sent in one broker message (1: each alone, the form "
+                    "consumers before 0.2 read; see decision 0011).")
     outbox_retention_hours: float = Field(default=24, ge=0, description="How long sent outbox rows are kept.")
     inbox_retention_hours: float = Field(
         default=168, ge=1, description="How long consumed message ids are kept to drop redeliveries."

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, text
 
 from services.process.app import spec
-from shared.events import Envelope, Payload
+from shared.events import Envelope, Payload, envelopes_in
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
 from shared.transport.base import OutboundMessage
@@ -70,7 +70,7 @@ class Harness:
 
     async def events(self, type: str | None = None) -> list[Envelope]:
         await self.flush_outbox()
-        found = [Envelope.from_bytes(m.body) for m in self.transport.published]
+        found = [e for m in self.transport.published for e in envelopes_in(m.body)]
         return [e for e in found if type is None or e.type == type]
 
     # Shorthands for the objects most tests need.

@@ -7,7 +7,6 @@ edge adapter would, and reaches the process service and maintenance over RabbitM
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from shared.db import make_engine
+from shared.events import envelopes_in
 from shared.settings import SERVICES
 from tests.process.conftest import wait_for
 from tests.system.conftest import Gateway, StackFactory, token
@@ -72,9 +72,7 @@ async def test_parts_take_a_run_time_item_through_warning_and_due(
         async def events() -> list[str]:
             found = []
             while (message := await probe.get(fail=False, no_ack=True)) is not None:
-                body = json.loads(message.body)
-                if body["data"].get("item_id") == lube["id"]:
-                    found.append(body["type"])
+                found.extend(e.type for e in envelopes_in(message.body) if e.data.get("item_id") == lube["id"])
             return found
 
         async def alerts() -> list[str]:

@@ -16,7 +16,7 @@ from services.collector.domain.observations import Observation
 from services.collector.usecases.telemetry import ingest
 from shared.db import utcnow
 from shared.runtime import ServiceRuntime
-from shared.transport.base import OutboundMessage
+from shared.transport.base import pack
 
 log = logging.getLogger("taktline.collector")
 
@@ -35,7 +35,9 @@ async def commit_batch(runtime: ServiceRuntime, source_id: int, *, stream: str, 
         envelopes = await ingest(uow.session, machine_id=source.machine_id, source_id=source.id, stream=stream,
                                  mapping=mapping, observations=observations)
         if envelopes:
-            await runtime.transport.publish([OutboundMessage.from_envelope(e) for e in envelopes])
+            await runtime.transport.publish(pack(((e.type, str(e.id), e.to_bytes()) for e in envelopes),
+                                                 per_message=runtime.settings.events_per_message,
+                                                 producer=runtime.name))
         if position is not None:
             source.position = position
         source.connected = True

@@ -12,7 +12,7 @@ import pytest
 from services.collector.domain.derive import MachineView, derive
 from services.collector.domain.mapping import Mapping
 from services.collector.domain.shdr import ShdrError, ShdrParser
-from shared.events import Envelope
+from shared.events import Envelope, envelopes_in
 from shared.testing.plugin import RabbitMQFactory, unique_name, wait_until
 from shared.transport.base import InboundMessage
 from tests.collector.conftest import collector_settings, serve
@@ -29,7 +29,7 @@ class Received:
         self.envelopes: list[Envelope] = []
 
     async def __call__(self, message: InboundMessage) -> None:
-        self.envelopes.append(Envelope.from_bytes(message.body))
+        self.envelopes.extend(envelopes_in(message.body))
         await message.ack()
 
     def distinct(self) -> dict[str, Envelope]:

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from services.collector.domain.derive import ClearAlarm, RaiseAlarm
-from shared.events import Envelope
+from shared.events import Envelope, envelopes_in
 from tests.collector.fixtures import AGIE, CURRENT_15, OKUMA, OKUMA_DEVICES, fixture
 from tests.collector.loopback import AgentServer, ShdrServer, streams_document
 from tests.process.conftest import Harness, wait_for
@@ -19,7 +19,7 @@ assert RaiseAlarm and ClearAlarm  # the derivation these tests exercise end to e
 
 
 def published(harness: Harness, type: str | None = None, machine_id: int | None = None) -> list[Envelope]:
-    found = [Envelope.from_bytes(m.body) for m in harness.transport.published]
+    found = [e for m in harness.transport.published for e in envelopes_in(m.body)]
     return [e for e in found if (type is None or e.type == type)
             and (machine_id is None or e.data.get("machine_id") == machine_id)]
 

@@ -16,7 +16,7 @@ import pytest
 
 from services.maintenance.app import spec
 from services.transports import rabbitmq
-from shared.events import AlarmRaised, Envelope, MachineUpserted, PartRecorded, Payload, ProcessUpserted
+from shared.events import AlarmRaised, Envelope, MachineUpserted, PartRecorded, Payload, ProcessUpserted, envelopes_in
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
 from shared.transport.base import OutboundMessage, Transport
@@ -81,7 +81,7 @@ async def stack(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterat
 async def test_start_requests_a_sync_over_the_broker(stack: Stack) -> None:
     async def requested() -> Any:
         message = await stack.probe.get(fail=False, no_ack=True)
-        return message and Envelope.from_bytes(message.body)
+        return message and envelopes_in(message.body)[0]
 
     envelope = await wait_for(requested)
     assert envelope.type == "sync.requested" and envelope.data["requester"] == "maintenance"

@@ -22,7 +22,7 @@ from services.process.app import spec
 from services.process.models import Part
 from services.transports import rabbitmq
 from shared.db import from_unix
-from shared.events import Envelope, PartCompleted, ProgramLoaded
+from shared.events import Envelope, PartCompleted, ProgramLoaded, envelopes_in
 from shared.runtime import ServiceRuntime, build_app
 from shared.settings import Settings
 from shared.transport.base import OutboundMessage, Transport
@@ -93,7 +93,7 @@ async def stack(postgres_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterat
 async def drain(queue: aio_pika.abc.AbstractQueue) -> list[Envelope]:
     found = []
     while (message := await queue.get(fail=False, no_ack=True)) is not None:
-        found.append(Envelope.from_bytes(message.body))
+        found.extend(envelopes_in(message.body))
     return found
 
 

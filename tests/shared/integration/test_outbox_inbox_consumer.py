@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.consumer import Consumer
 from shared.db import make_engine, make_metadata, make_sessionmaker
 from shared.errors import InvalidInput
-from shared.events import Envelope, Payload, ToolChanged
+from shared.events import Envelope, MachineDeleted, Payload, ToolChanged, envelopes_in
 from shared.inbox import make_inbox_table
 from shared.outbox import OutboxRelay, make_outbox_table
-from shared.transport.base import OutboundMessage, PublishError
+from shared.transport.base import OutboundMessage, PublishError, pack
 from shared.transport.memory import MemoryTransport
 from shared.uow import UnitOfWork
+from tests.process.conftest import Delivery
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
 
@@ -93,6 +94,10 @@ def tool_consumer(db: Db, transport: MemoryTransport, handler, **options) -> Con
     options = {"batch_size": 50, "batch_wait": 0.02, **options}
     return Consumer(service="test", queue="test", transport=transport, uow_factory=db.uow, inbox=inbox,
                     subscriptions={"telemetry.tool_changed": handler}, **options)
+
+
+async def _ignore(uow: UnitOfWork, payload: Payload, envelope: Envelope) -> None:
+    pass
 
 
 def event(n: int, machine: int = 1) -> ToolChanged:
@@ -191,6 +196,21 @@ class TestOutboxRelay:
         relay = OutboxRelay("test", db.sessions, outbox, transport, batch_size=2)
         assert [await relay.publish_pending() for _ in range(4)] == [2, 2, 1, 0]
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == [f"T{n}" for n in range(5)]
+        assert await db.count(outbox, outbox.c.published_at.is_(None)) == 0
+
+    async def test_packs_consecutive_events_of_a_type_into_one_message_in_order(self, db: Db) -> None:
+        async with db.uow() as uow:
+            for n in range(5):
+                uow.emit(event(n))
+            uow.emit(MachineDeleted(machine_id=1))
+            uow.emit(event(6))
+            await uow.commit()
+        transport = FlakyTransport(failures=0)
+        relay = OutboxRelay("test", db.sessions, outbox, transport, events_per_message=3)
+        assert await relay.publish_pending() == 7
+        assert [(m.routing_key, [e.data.get("tool") for e in envelopes_in(m.body)]) for m in transport.sent] == [
+            (ToolChanged.type, ["T0", "T1", "T2"]), (ToolChanged.type, ["T3", "T4"]),
+            (MachineDeleted.type, [None]), (ToolChanged.type, ["T6"])]
         assert await db.count(outbox, outbox.c.published_at.is_(None)) == 0
 
     async def test_a_failed_publish_keeps_the_rows_and_counts_the_attempt(self, db: Db) -> None:
@@ -421,7 +441,8 @@ class TestConsumer:
             await eventually(lambda: transport.pending("test") == 0 and consumer._incoming.empty())
             for _ in range(5):
                 await asyncio.sleep(0)
-            consumer._incoming.put_nowait((time.monotonic(), object()))  # a delivery in the same loop turn as the stop
+            # A delivery in the same loop turn as the stop.
+            consumer._incoming.put_nowait((time.monotonic(), Delivery.of(event(2))))  # type: ignore[arg-type]
             stopping = asyncio.create_task(consumer.stop())
             done, _ = await asyncio.wait([stopping], timeout=5)
             assert stopping in done, "stop() still waiting: the worker swallowed its cancellation"
@@ -520,20 +541,21 @@ class TestConsumer:
 
     async def test_the_window_runs_from_the_first_messages_arrival(self) -> None:
         consumer = Consumer(service="test", queue="test", transport=MemoryTransport(), uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
-                            inbox=inbox, subscriptions={}, batch_wait=0.3)
+                            inbox=inbox, subscriptions={ToolChanged.type: _ignore}, batch_wait=0.3)
         for _ in range(20):
             consumer._note_busy(busy=0.03, period=0.04)  # busy: the whole window
+        queued, waited, fresh = (Delivery.of(event(n)) for n in range(3))
         # Queued while the batch before was applied, longer ago than the window: no more waiting.
-        await consumer._receive("queued")  # type: ignore[arg-type]
-        consumer._incoming.put_nowait((time.monotonic() - 1.0, "waited"))  # type: ignore[arg-type]
+        await consumer._receive(queued)  # type: ignore[arg-type]
+        consumer._incoming.put_nowait((time.monotonic() - 1.0, waited))  # type: ignore[arg-type]
         consumer._incoming._queue.rotate(1)  # type: ignore[attr-defined]  # the older one first
         started = time.monotonic()
-        assert await consumer._next_batch() == ["waited", "queued"]
+        assert [d.message for d in await consumer._next_batch()] == [waited, queued]
         assert time.monotonic() - started < 0.1
         # Just arrived: it waits the window for company.
-        await consumer._receive("fresh")  # type: ignore[arg-type]
+        await consumer._receive(fresh)  # type: ignore[arg-type]
         started = time.monotonic()
-        assert await consumer._next_batch() == ["fresh"]
+        assert [d.message for d in await consumer._next_batch()] == [fresh]
         assert time.monotonic() - started >= 0.25
 
     async def test_a_failing_message_fails_alone_and_is_dead_lettered(self, db: Db) -> None:
@@ -550,6 +572,97 @@ class TestConsumer:
             names = sorted((await session.scalars(select(items.c.name))).all())
         assert names == ["T1", "T3", "T4"]
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.dead_letters("test")] == ["T2"]
+
+    @staticmethod
+    def packed(*numbers: int) -> OutboundMessage:
+        (message,) = pack([(ToolChanged.type, str(e.id), e.to_bytes())
+                           for e in (Envelope.wrap(event(n), "collector") for n in numbers)],
+                          per_message=len(numbers), producer="collector")
+        return message
+
+    async def names(self, db: Db) -> list[str]:
+        async with db.sessions() as session:
+            return sorted((await session.scalars(select(items.c.name))).all())
+
+    async def test_a_packed_message_is_applied_in_one_transaction_and_acked_once(self, db: Db) -> None:
+        batches: list[list[str]] = []
+
+        async def prepare(uow: UnitOfWork, payloads: Sequence[Payload]) -> None:
+            batches.append([p.tool for p in payloads])  # type: ignore[attr-defined]
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        async def done(t: MemoryTransport) -> bool:
+            return await db.count(items) == 3 and t.pending("test") == 0
+
+        transport = await self._run(db, [self.packed(1, 2, 3)], handler, done, prepare=prepare, batch_wait=0)
+        assert batches == [["T1", "T2", "T3"]]
+        assert await db.count(inbox) == 3 and transport.dead_letters("test") == []
+
+    async def test_batch_size_counts_events_and_keeps_a_message_s_events_together(self, db: Db) -> None:
+        batches: list[list[str]] = []
+
+        async def prepare(uow: UnitOfWork, payloads: Sequence[Payload]) -> None:
+            batches.append([p.tool for p in payloads])  # type: ignore[attr-defined]
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        async def done(t: MemoryTransport) -> bool:
+            return await db.count(items) == 7
+
+        await self._run(db, [self.packed(1, 2), self.packed(3, 4, 5), self.packed(6), self.packed(7)], handler,
+                        done, prepare=prepare, batch_size=4, batch_wait=30)
+        assert batches == [["T1", "T2", "T3", "T4", "T5"], ["T6", "T7"]]
+
+    async def test_an_event_that_does_not_parse_sends_its_message_dead_after_the_others_are_applied(
+            self, db: Db) -> None:
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        good = self.packed(1, 2)
+        bad = OutboundMessage(routing_key=good.routing_key, body=good.body[:-1] + b',{"type": "nonsense"}]',
+                              message_id="bad")
+
+        async def settled(t: MemoryTransport) -> bool:
+            return len(t.dead_letters("test")) == 1 and await db.count(items) == 3
+
+        transport = await self._run(db, [bad, self.message(3)], handler, settled)
+        assert await self.names(db) == ["T1", "T2", "T3"]
+        assert [m.message_id for m in transport.dead_letters("test")] == ["bad"]  # whole, as it came
+
+    async def test_a_rejected_event_sends_its_message_dead_and_the_others_in_it_count_once(self, db: Db) -> None:
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            if payload.tool == "T2":  # type: ignore[attr-defined]
+                raise InvalidInput("tool", "rejected by the domain")
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        async def settled(t: MemoryTransport) -> bool:
+            return len(t.dead_letters("test")) == 1 and await db.count(items) == 3
+
+        transport = await self._run(db, [self.packed(1, 2, 3), self.message(4)], handler, settled)
+        assert await self.names(db) == ["T1", "T3", "T4"]
+        assert [[e.data["tool"] for e in envelopes_in(m.body)] for m in transport.dead_letters("test")] == [
+            ["T1", "T2", "T3"]]
+
+    async def test_a_failing_event_requeues_its_message_and_the_applied_ones_are_not_applied_again(
+            self, db: Db) -> None:
+        calls: list[str] = []
+
+        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
+            calls.append(payload.tool)  # type: ignore[attr-defined]
+            if payload.tool == "T2" and calls.count("T2") < 3:  # type: ignore[attr-defined]
+                raise KeyError("a passing fault")
+            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+        async def settled(t: MemoryTransport) -> bool:
+            return await db.count(items) == 3 and t.pending("test") == 0
+
+        transport = await self._run(db, [self.packed(1, 2, 3)], handler, settled)
+        assert await self.names(db) == ["T1", "T2", "T3"]
+        assert calls.count("T1") == 2  # in the failed batch, then alone; the redelivery skips it (inbox)
+        assert calls.count("T2") == 3 and transport.dead_letters("test") == []
 
     async def test_a_bug_is_retried_then_dead_lettered_at_the_delivery_limit(self, db: Db) -> None:
         calls: list[str] = []
