@@ -51,6 +51,7 @@ class _Parsed:
     message: InboundMessage
     envelope: Envelope
     payload: Payload
+    id: str  # the envelope's id as text, made once: the inbox key
 
 
 @dataclass(slots=True)
@@ -227,7 +228,7 @@ class Consumer:
         if an event failed for a reason that may pass, dead-letter if one is rejected for good."""
         message, requeue, dead = delivery.message, False, bool(delivery.bad)
         for item in delivery.items:
-            token = event_id_var.set(str(item.envelope.id))
+            token = event_id_var.set(item.id)
             try:
                 await self._apply_through_outages([item])
             except DomainError as exc:
@@ -267,7 +268,7 @@ class Consumer:
                     raise envelope
                 if envelope.type not in self._subscriptions:
                     raise UnknownEventType(envelope.type)
-                delivery.items.append(_Parsed(message, envelope, envelope.payload()))
+                delivery.items.append(_Parsed(message, envelope, envelope.payload(), str(envelope.id)))
             except (ValidationError, ValueError) as exc:
                 log.error("consumer %s: event %s in message %s (%s) does not parse: %s", self.queue,
                           getattr(envelope, "id", "?"), message.message_id, message.routing_key, exc)
@@ -282,16 +283,16 @@ class Consumer:
         async with self._uow_factory() as uow:
             # One inbox statement for the batch; a redelivered copy within it counts once.
             fresh_ids = await record_all_once(uow.session, self._inbox,
-                                              [(str(i.envelope.id), i.envelope.type) for i in items])
+                                              [(i.id, i.envelope.type) for i in items])
             if self._prepare is not None and fresh_ids:
                 # Each fresh event once, in delivery order (a redelivered copy has the same payload).
-                fresh = {str(i.envelope.id): i.payload for i in items if str(i.envelope.id) in fresh_ids}
+                fresh = {i.id: i.payload for i in items if i.id in fresh_ids}
                 await self._prepare(uow, list(fresh.values()))
             for item in items:
-                token = event_id_var.set(str(item.envelope.id))
+                token = event_id_var.set(item.id)
                 try:
-                    fresh = str(item.envelope.id) in fresh_ids
-                    fresh_ids.discard(str(item.envelope.id))
+                    fresh = item.id in fresh_ids
+                    fresh_ids.discard(item.id)
                     if fresh:
                         await self._subscriptions[item.envelope.type](uow, item.payload,
                                                                       item.envelope)
