@@ -62,12 +62,20 @@ async def get_machine_for_update(session: AsyncSession, id: int) -> Machine | No
     )).scalar_one_or_none()
 
 
-async def machines_for_update(session: AsyncSession, ids: Sequence[int]) -> Sequence[Machine]:
-    """Row-locked in id order, so two writers locking several machines cannot deadlock."""
-    return (await session.scalars(
-        select(Machine).where(among(Machine.id, ids, session.bind.dialect.name)).order_by(Machine.id)
-        .with_for_update()
-    )).all()
+async def machines_for_update(
+    session: AsyncSession, ids: Sequence[int],
+) -> Sequence[tuple[Machine, Program | None, Process | None]]:
+    """Row-locked in id order, so two writers locking several machines cannot deadlock; each with
+    its loaded program and the process its parts go to (the loaded program's, else the active
+    one), in one statement."""
+    rows = await session.execute(
+        select(Machine, Program, Process)
+        .outerjoin(Program, Program.id == Machine.loaded_program_id)
+        .outerjoin(Process, Process.id == func.coalesce(Program.process_id, Machine.active_process_id))
+        .where(among(Machine.id, ids, session.bind.dialect.name)).order_by(Machine.id)
+        .with_for_update(of=Machine)
+    )
+    return rows.all()  # type: ignore[return-value]  # Rows unpack as the tuples
 
 
 async def reserve_part_ids(session: AsyncSession, count: int) -> list[int]:
@@ -82,11 +90,6 @@ async def insert_parts(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     """Parts with their ids (reserve_part_ids): one prepared INSERT executed for all rows."""
     if rows:
         await session.execute(insert(Part.__table__), rows)
-
-
-async def rows_by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> Sequence[T]:
-    return (await session.scalars(select(model).where(
-        among(model.id, ids, session.bind.dialect.name)))).all()  # type: ignore[attr-defined]
 
 
 # --- machines --------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ TELEMETRY = (PartCompleted, ProgramLoaded, ToolChanged, VariablesChanged)
 
 
 async def prepare_batch(uow: UnitOfWork, events: Sequence[Payload]) -> None:
-    """Before a consumer batch: lock every machine it reports on and load their running
-    processes and the settings, in four statements.
+    """Before a consumer batch: lock every machine it reports on and load their loaded programs
+    and running processes in one statement, and the settings (kept for a few seconds).
 
     Without this each machine's first report ran its own queries, and each query flushed the
     part rows added before it: a batch of many machines' parts paid a lock, a lookup and a
@@ -45,18 +45,16 @@ async def prepare_batch(uow: UnitOfWork, events: Sequence[Payload]) -> None:
         return
     session = uow.session
     locked: dict[int, Machine] = session.info.setdefault(_LOCKED, {})
-    machines = await repository.machines_for_update(session, [i for i in ids if i not in locked])
-    locked.update((machine.id, machine) for machine in machines)
     memo: dict[tuple[type, int], object] = session.info.setdefault(_ROWS, {})
-    loaded = {m.loaded_program_id for m in machines if m.loaded_program_id is not None}
-    programs = await repository.rows_by_id(session, Program, loaded) if loaded else ()
-    memo.update(((Program, program.id), program) for program in programs)
-    running = {m.active_process_id for m in machines if m.active_process_id is not None}
-    running |= {p.process_id for p in programs if p.process_id is not None}
-    processes = await repository.rows_by_id(session, Process, running) if running else ()
-    memo.update(((Process, process.id), process) for process in processes)
+    for machine, program, process in await repository.machines_for_update(session, [i for i in ids
+                                                                                     if i not in locked]):
+        locked[machine.id] = machine
+        if program is not None:
+            memo[(Program, program.id)] = program
+        if process is not None:
+            memo[(Process, process.id)] = process
     if _SETTINGS not in session.info:
-        session.info[_SETTINGS] = await settings_usecases.get_settings(session)
+        session.info[_SETTINGS] = await settings_usecases.recent_settings(session)
     parts = sum(isinstance(event, PartCompleted) for event in events)
     if parts and session.bind.dialect.name == "postgresql":
         session.info.setdefault(_PART_IDS, deque()).extend(await repository.reserve_part_ids(session, parts))
@@ -174,7 +172,7 @@ async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, in
                   program_id: int | None) -> None:
     current = uow.session.info.get(_SETTINGS)
     if current is None:
-        current = uow.session.info[_SETTINGS] = await settings_usecases.get_settings(uow.session)
+        current = uow.session.info[_SETTINGS] = await settings_usecases.recent_settings(uow.session)
     decision = decide_part(increment, parts_per_cycle=process.parts_per_cycle if process else 1,
                            report_limit=current.part_report_limit)
     if decision is None:

@@ -400,6 +400,15 @@ class TestParts:
         assert recorded["cycles"] == 5
         assert [e["cycles"] for e in await payloads(api, "process.part_recorded")] == [5]
 
+    async def test_a_settings_change_applies_to_the_next_report_though_telemetry_keeps_them(self, api):
+        machine = await api.machine()
+        await part(api, machine["id"], T0, increment=6)  # read and kept with the default limit, 100
+        await api.ok("PATCH", "/api/settings", json={"part_report_limit": 5})
+        await part(api, machine["id"], T0 + 1, increment=6)  # over the new limit at once: dropped
+        await api.ok("PATCH", "/api/settings", json={"part_report_limit": 6})
+        await part(api, machine["id"], T0 + 2, increment=6)
+        assert [e["cycles"] for e in await payloads(api, "process.part_recorded")] == [6, 6]
+
 
 class TestSettings:
     async def test_defaults(self, api):

@@ -33,7 +33,11 @@ async def test_a_batch_over_several_machines_locks_them_in_one_statement_and_flu
     machine_reads = [s for s in statements if s.startswith("SELECT") and " FROM machines" in s]
     assert len(machine_reads) == 1, machine_reads
     if api.runtime.engine.dialect.name == "postgresql":
-        assert machine_reads[0].endswith("ORDER BY machines.id FOR UPDATE"), machine_reads[0]
+        assert machine_reads[0].endswith("ORDER BY machines.id FOR UPDATE OF machines"), machine_reads[0]
+    # The machines' programs and processes come with them; the settings were read before.
+    assert not [s for s in statements if s.startswith("SELECT") and (" FROM programs" in s or " FROM processes" in s
+                                                                     or " FROM settings" in s)
+                and s not in machine_reads], statements
     inserts = [n for n, s in enumerate(statements) if s.startswith("INSERT INTO parts")]
     # One flush at commit, after every read: on PostgreSQL one statement for all rows, with the
     # ids reserved before (no RETURNING, the same text for any batch size); a row each on SQLite.
