@@ -539,6 +539,21 @@ class TestConsumer:
             consumer._note_busy(busy=0.005, period=1.0)
         assert consumer.batch_window == pytest.approx(0.001)
 
+    async def test_no_window_for_messages_that_come_further_apart_than_it(self) -> None:
+        consumer = Consumer(service="test", queue="test", transport=MemoryTransport(), uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
+                            inbox=inbox, subscriptions={ToolChanged.type: _ignore}, batch_wait=0.01)
+        for _ in range(20):
+            consumer._note_busy(busy=0.03, period=0.04)  # busy: the whole window ...
+        assert consumer.batch_window == pytest.approx(0.01)
+        for _ in range(20):  # ... while messages come 30 ms apart, as packed relay rounds do: none
+            consumer._arrived -= 0.03
+            await consumer._receive(Delivery.of(event(1)))  # type: ignore[arg-type]
+        assert consumer.batch_window == pytest.approx(0.001)
+        for _ in range(20):  # every 5 ms: a second one is likely within the window
+            consumer._arrived -= 0.005
+            await consumer._receive(Delivery.of(event(1)))  # type: ignore[arg-type]
+        assert consumer.batch_window == pytest.approx(0.01)
+
     async def test_the_window_runs_from_the_first_messages_arrival(self) -> None:
         consumer = Consumer(service="test", queue="test", transport=MemoryTransport(), uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
                             inbox=inbox, subscriptions={ToolChanged.type: _ignore}, batch_wait=0.3)
