@@ -100,12 +100,22 @@ class UnitOfWork:
             await self.session.flush()
         events = [e if isinstance(e, Envelope) else e() for e in self._events]
         self._events = []
-        now = utcnow()
-        rows = [{"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(), "created_at": now,
-                 "attempts": 0} for e in events]
+        rows = [{**row, "attempts": 0} for row in _outbox_rows(events)]
         written = await insert_new(self.session, self._outbox, "event_id", rows)
         self._written = self._written or bool(written)
         return written
+
+    def take_outbox_rows(self) -> list[dict[str, object]] | None:
+        """The queued events as outbox rows, for a statement of the caller's own that inserts them
+        with the rest of its writes (`ON CONFLICT (event_id) DO NOTHING`, as `write_events` does);
+        the relay is woken at commit. None, and nothing taken, while an event still waits for a
+        flush (`emit_after_flush`)."""
+        if not all(isinstance(e, Envelope) for e in self._events):
+            return None
+        events, self._events = self._events, []
+        rows = _outbox_rows([e for e in events if isinstance(e, Envelope)])
+        self._written = self._written or bool(rows)
+        return rows
 
     def wrote_outbox(self) -> None:
         """Outbox rows went in by a statement of the caller's own (shared.db.pg_driver): wake the
@@ -131,3 +141,8 @@ class UnitOfWork:
         self._after_commit = []
         self._before_commit = []
         await self.session.rollback()
+
+
+def _outbox_rows(events: list[Envelope]) -> list[dict[str, object]]:
+    now = utcnow()
+    return [{"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(), "created_at": now} for e in events]

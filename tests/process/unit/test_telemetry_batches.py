@@ -3,7 +3,11 @@ records, and the statements it costs (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from shared.events import PartCompleted, ProgramLoaded
+from sqlalchemy import select
+
+from services.process.models import Machine, Part, Process
+from shared.db import from_unix
+from shared.events import PartCompleted, ProgramLoaded, ToolChanged, VariablesChanged
 from tests.process.conftest import Delivery, Harness, statements_of
 
 T0 = 1_790_000_000.0
@@ -38,16 +42,33 @@ async def test_a_batch_over_several_machines_locks_them_in_one_statement_and_flu
     assert not [s for s in statements if s.startswith("SELECT") and (" FROM programs" in s or " FROM processes" in s
                                                                      or " FROM settings" in s)
                 and s not in machine_reads], statements
-    inserts = [n for n, s in enumerate(statements) if s.startswith("INSERT INTO parts")]
-    # One flush at commit, after every read: on PostgreSQL one statement for all rows, with the
-    # ids reserved before (no RETURNING, the same text for any batch size); a row each on SQLite.
     postgres = api.runtime.engine.dialect.name == "postgresql"
-    assert len(inserts) == (1 if postgres else len(batch)), statements
+    writes = [n for n, s in enumerate(statements) if s.startswith(("INSERT", "UPDATE", "WITH"))
+              and not s.startswith("INSERT INTO inbox")]
     if postgres:
-        assert "RETURNING" not in statements[inserts[0]]
+        # After every read, one statement writes the parts (ids reserved before, no RETURNING), what
+        # they move on their machines and processes, and the outbox rows; its text is the same for
+        # any batch size.
+        assert len(writes) == 1, [statements[n] for n in writes]
+        assert statements[writes[0]].startswith("WITH new_parts AS ( INSERT INTO parts"), statements[writes[0]]
+        assert "RETURNING" not in statements[writes[0]]
         assert len([s for s in statements if "nextval" in s]) == 1
-    assert not [s for s in statements[inserts[0]:] if s.startswith("SELECT")], statements[inserts[0]:]
+    else:  # the ORM's flush at commit: a row each
+        assert len([s for s in statements if s.startswith("INSERT INTO parts")]) == len(batch)
+    assert not [s for s in statements[writes[0]:] if s.startswith("SELECT")], statements[writes[0]:]
     assert not [s for s in statements if s.startswith("SELECT") and " FROM parts" in s]
+
+    # Each machine's and process's last part moved with the batch (the 3rd report of each machine).
+    async with api.runtime.sessions() as session:
+        machines = {m.id: m for m in (await session.scalars(select(Machine))).all()}
+        processes = {p.id: p for p in (await session.scalars(select(Process))).all()}
+    for machine in (m0, m1, m2):
+        assert machines[machine].last_part_at == from_unix(T0 + 30 + machine)
+        assert machines[machine].last_seen == from_unix(T0 + 30 + machine)
+        assert machines[machine].tools_used == []
+    assert processes[p0].last_cycle_finished == from_unix(T0 + 30 + m0)
+    assert processes[p0].last_cycle_program_id == program
+    assert processes[p1].last_cycle_finished == from_unix(T0 + 30 + m1)
 
     parts = (await api.ok("GET", "/api/parts/", params={"limit": 100}))
     by_machine: dict[int, list[tuple[int | None, int | None]]] = {}
@@ -63,6 +84,29 @@ async def test_a_batch_over_several_machines_locks_them_in_one_statement_and_flu
     smaller = [Delivery.of(PartCompleted(machine_id=m0, timestamp=T0 + 100 + k, increment=1)) for k in range(2)]
     with statements_of(api) as again:
         await consumer.handle_batch(smaller)  # type: ignore[arg-type]
-    assert [s for s in again if s.startswith("INSERT INTO parts")] == [statements[inserts[0]]] * (
-        1 if postgres else 2)
+    if postgres:
+        assert [s for s in again if s.startswith("WITH new_parts")] == [statements[writes[0]]]
     assert len(await api.ok("GET", "/api/parts/", params={"limit": 100})) == len(parts) + 2
+
+
+async def test_a_batch_mixing_parts_with_other_reports_keeps_every_change(api: Harness) -> None:
+    machine = (await api.machine("VMC"))["id"]
+    process = (await api.process(machine, "Op 10", time_per_cycle=1.0))["id"]
+    await api.ok("POST", f"/api/processes/{process}/changeover/{process}", params={"planned": 1})
+    consumer = api.runtime.consumer
+    assert consumer is not None
+    batch = [Delivery.of(ToolChanged(machine_id=machine, timestamp=T0 + 1, tool="T7")),
+             Delivery.of(VariablesChanged(machine_id=machine, timestamp=T0 + 2, variables={"500": 3})),
+             Delivery.of(PartCompleted(machine_id=machine, timestamp=T0 + 3, increment=1)),
+             Delivery.of(ToolChanged(machine_id=machine, timestamp=T0 + 4, tool="T8"))]
+    await consumer.handle_batch(batch)  # type: ignore[arg-type]
+    assert all(d.settled == ["ack"] for d in batch)
+    async with api.runtime.sessions() as session:
+        row = await session.get(Machine, machine)
+        assert row is not None
+        # The part's columns and the tool and variable reports' columns, whichever statement wrote them.
+        assert (row.current_tool, row.tools_used, row.variables) == ("T8", ["T7", "T8"], {"500": 3})
+        assert (row.last_part_at, row.last_seen) == (from_unix(T0 + 3), from_unix(T0 + 4))
+        (part,) = (await session.scalars(select(Part))).all()
+        assert (part.process_id, part.tool_locations) == (process, ["T7"])
+    assert [e.data["part_id"] for e in await api.events("process.part_recorded")] == [part.id]

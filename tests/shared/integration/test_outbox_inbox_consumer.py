@@ -116,6 +116,28 @@ class TestUnitOfWork:
         assert await db.count(outbox) == 2
         assert woken == [True]
 
+    async def test_taken_outbox_rows_are_the_callers_to_write_and_still_wake_the_relay(self, db: Db) -> None:
+        woken: list[bool] = []
+        async with db.uow(on_commit=lambda: woken.append(True)) as uow:
+            first, second = uow.emit(event(1)), uow.emit(event(2))
+            rows = uow.take_outbox_rows()
+            assert rows is not None
+            assert [(r["event_id"], r["type"]) for r in rows] == [(str(first.id), ToolChanged.type),
+                                                                  (str(second.id), ToolChanged.type)]
+            assert uow.take_outbox_rows() == []  # taken once
+            await uow.session.execute(insert(outbox), [{**rows[0], "attempts": 0}])  # the caller's statement
+            await uow.commit()
+        assert await db.count(outbox) == 1  # commit wrote nothing more
+        assert woken == [True]
+
+    async def test_no_rows_are_taken_while_an_event_waits_for_a_flush(self, db: Db) -> None:
+        async with db.uow() as uow:
+            uow.emit(event(1))
+            uow.emit_after_flush(lambda: event(2))
+            assert uow.take_outbox_rows() is None
+            await uow.commit()
+        assert await db.count(outbox) == 2  # both written at commit, as usual
+
     async def test_events_after_flush_see_assigned_ids_and_keep_emit_order(self, db: Db) -> None:
         rows = [{"name": "a"}, {"name": "b"}]
         async with db.uow() as uow:
