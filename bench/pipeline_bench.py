@@ -282,11 +282,14 @@ def vm_hwm_mib(pid: int) -> float:
 # --- Raw ceiling -----------------------------------------------------------------------------------
 
 
-async def next_batch(incoming: asyncio.Queue[Any], size: int, wait: float) -> list[Any]:
-    """Up to `size` messages: the first one, then what arrives within `wait` (the consumer's batch window)."""
+async def next_batch(incoming: asyncio.Queue[Any], size: int, wait: float,
+                     weight: Callable[[Any], int] = lambda _: 1) -> list[Any]:
+    """Up to `size` (by `weight`: events, as the services count): the first message, then what
+    arrives within `wait` (the consumer's batch window)."""
     batch = [await incoming.get()]
+    total = weight(batch[0])
     deadline = time.monotonic() + wait
-    while len(batch) < size:
+    while total < size:
         remaining = deadline - time.monotonic()
         if remaining <= 0 and incoming.empty():
             break
@@ -295,6 +298,7 @@ async def next_batch(incoming: asyncio.Queue[Any], size: int, wait: float) -> li
                 batch.append(await incoming.get())
         except TimeoutError:
             break
+        total += weight(batch[-1])
     return batch
 
 
@@ -500,18 +504,19 @@ class RawStage:
         self.incoming: asyncio.Queue[Any] = asyncio.Queue()
 
     async def receive(self, message: Any) -> None:
-        self.incoming.put_nowait(message)
+        self.incoming.put_nowait((message, envelopes_of(message.body)))
 
     async def run(self) -> None:
         while True:
-            batch = await next_batch(self.incoming, self.batch_size, self.batch_wait)
-            data = [e["data"] | {"_id": e["id"]} for m in batch for e in envelopes_of(m.body)]
+            # Up to batch_size events a transaction, a message's events together, as the services do.
+            batch = await next_batch(self.incoming, self.batch_size, self.batch_wait, weight=lambda m: len(m[1]))
+            data = [e["data"] | {"_id": e["id"]} for _, envelopes in batch for e in envelopes]
             async with self.conn.transaction():
                 outbox = await self.apply(self.conn, data)
             now = time.time()
             if self.relay is not None and outbox:
                 self.relay.pending.put_nowait(outbox)
-            await batch[-1].ack(multiple=True)
+            await batch[-1][0].ack(multiple=True)
             if self.report is not None:
                 self.report(len(data), now, [d["timestamp"] for d in data])
 

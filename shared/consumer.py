@@ -91,7 +91,8 @@ class Consumer:
         self._prefetch = prefetch
         self._inbox_retention = inbox_retention
         self._purged_at = 0.0  # monotonic time of the last inbox purge
-        self._incoming: asyncio.Queue[tuple[float, InboundMessage]] = asyncio.Queue()  # (arrived, message)
+        # (arrived, the message read): read as it arrives, while the batch before is being applied.
+        self._incoming: asyncio.Queue[tuple[float, _Delivery]] = asyncio.Queue()
         self._busy = 0.0  # moving average of the share of time spent applying batches
         self._gap = 0.0  # moving average of the time between two messages' arrivals
         self._arrived = 0.0  # when the latest message arrived
@@ -108,7 +109,8 @@ class Consumer:
         if self._arrived:
             self._gap += BUSY_SMOOTHING * (min(now - self._arrived, 1.0) - self._gap)
         self._arrived = now
-        self._incoming.put_nowait((now, message))
+        if (delivery := await self._read(message)) is not None:
+            self._incoming.put_nowait((now, delivery))
 
     async def stop(self) -> None:
         if self._worker:
@@ -156,33 +158,27 @@ class Consumer:
     async def _next_batch(self) -> list[_Delivery]:
         """The first delivery, then whatever else arrives within the batch window, up to batch_size events."""
         incoming = self._incoming
-        batch: list[_Delivery] = []
-        events = 0
-        while not batch:  # a message that did not parse at all is settled and does not count
-            arrived, first = await incoming.get()
-            if (delivery := await self._read(first)) is not None:
-                batch.append(delivery)
-                events = len(delivery.items)
+        arrived, first = await incoming.get()
+        batch, events = [first], len(first.items)
         # The window runs from the first message's arrival: one that queued while the batch
         # before was applied has waited already.
         deadline = arrived + self.batch_window
         while events < self._batch_size:
             # Take what is queued already without a timer per message (most of a busy batch).
             while not incoming.empty() and events < self._batch_size:
-                if (delivery := await self._read(incoming.get_nowait()[1])) is not None:
-                    batch.append(delivery)
-                    events += len(delivery.items)
+                delivery = incoming.get_nowait()[1]
+                batch.append(delivery)
+                events += len(delivery.items)
             remaining = deadline - time.monotonic()
             if events >= self._batch_size or remaining <= 0:
                 break
             try:
                 async with asyncio.timeout(remaining):  # not wait_for: see docs/decisions/0008
-                    message = (await incoming.get())[1]
+                    delivery = (await incoming.get())[1]
             except TimeoutError:
                 break
-            if (delivery := await self._read(message)) is not None:
-                batch.append(delivery)
-                events += len(delivery.items)
+            batch.append(delivery)
+            events += len(delivery.items)
         return batch
 
     async def _purge_inbox_hourly(self) -> None:

@@ -464,7 +464,8 @@ class TestConsumer:
             for _ in range(5):
                 await asyncio.sleep(0)
             # A delivery in the same loop turn as the stop.
-            consumer._incoming.put_nowait((time.monotonic(), Delivery.of(event(2))))  # type: ignore[arg-type]
+            delivery = await consumer._read(Delivery.of(event(2)))  # type: ignore[arg-type]
+            consumer._incoming.put_nowait((time.monotonic(), delivery))  # type: ignore[arg-type]
             stopping = asyncio.create_task(consumer.stop())
             done, _ = await asyncio.wait([stopping], timeout=5)
             assert stopping in done, "stop() still waiting: the worker swallowed its cancellation"
@@ -584,7 +585,7 @@ class TestConsumer:
         queued, waited, fresh = (Delivery.of(event(n)) for n in range(3))
         # Queued while the batch before was applied, longer ago than the window: no more waiting.
         await consumer._receive(queued)  # type: ignore[arg-type]
-        consumer._incoming.put_nowait((time.monotonic() - 1.0, waited))  # type: ignore[arg-type]
+        consumer._incoming.put_nowait((time.monotonic() - 1.0, await consumer._read(waited)))  # type: ignore[arg-type]
         consumer._incoming._queue.rotate(1)  # type: ignore[attr-defined]  # the older one first
         started = time.monotonic()
         assert [d.message for d in await consumer._next_batch()] == [waited, queued]
