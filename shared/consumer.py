@@ -37,6 +37,9 @@ log = logging.getLogger("taktline.consumer")
 
 BUSY_SMOOTHING = 0.2  # weight of the latest batch in the moving average of the busy share
 BUSY_FOR_FULL_WINDOW = 0.5  # at this busy share and above a batch waits the whole batch_wait
+# No window while messages come more than this many windows apart: with messages spaced as a
+# Poisson stream, fewer than half of the windows would then catch another one.
+SPARSE_GAP = 1.5
 
 Handler = Callable[[UnitOfWork, Payload, Envelope], Awaitable[None]]
 # Runs once per batch transaction, before the handlers, with the events about to be applied:
@@ -146,14 +149,14 @@ class Consumer:
         Waiting only pays when the consumer is busy: then each transaction's fixed cost is shared
         by more messages, and the CPU saved is what keeps latency down under load. An idle
         consumer waits a tenth of batch_wait (enough for a relay round's burst to arrive whole),
-        so a lone message is not held back for nothing; so does one whose messages come more
-        than twice the window apart."""
+        so a lone message is not held back for nothing; so does one whose messages come further
+        apart than the window (SPARSE_GAP)."""
         idle = self._batch_wait * 0.1
         window = self._batch_wait * min(max(self._busy / BUSY_FOR_FULL_WINDOW, 0.1), 1.0)
         # Waiting pays only if another message is likely to come within it. Messages that come
-        # more than twice the window apart (a producer's relay rounds, each already packed,
-        # decision 0011) would mostly make the first wait for nothing: they are applied as they come.
-        return idle if self._gap > 2 * window else window
+        # further apart (a producer's relay rounds, each already packed, decision 0011) would
+        # mostly make the first wait for nothing: they are applied as they come.
+        return idle if self._gap > SPARSE_GAP * window else window
 
     async def _next_batch(self) -> list[_Delivery]:
         """The first delivery, then whatever else arrives within the batch window, up to batch_size events."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import zlib
 from datetime import timedelta
 from operator import itemgetter
@@ -107,9 +108,11 @@ class OutboxRelay:
         retention: timedelta = timedelta(hours=24),
         lock_scope: str | None = None,
         events_per_message: int = 1,
+        round_interval: float = 0.0,
     ) -> None:
         self.service = service
         self._per_message = events_per_message
+        self._round_interval = round_interval  # the least time between the starts of two rounds
         self._sessions = sessionmaker
         self._table = table
         self._transport = transport
@@ -138,8 +141,15 @@ class OutboxRelay:
     async def run(self) -> None:
         backoff = self._interval
         rounds = 0
+        loop = asyncio.get_running_loop()
+        last_round = -math.inf
         while True:
+            if (hold := last_round + self._round_interval - loop.time()) > 0:
+                # Busy: what commits meanwhile goes out with this round, in the same message
+                # (decision 0011), instead of a round, a message and a delivery for each commit.
+                await asyncio.sleep(hold)
             self._wake.clear()  # before the round: a commit during it wakes the next one
+            last_round = loop.time()
             try:
                 published = await self.publish_pending()
                 backoff = self._interval

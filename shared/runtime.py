@@ -57,6 +57,9 @@ class ServiceSpec:
     prepare_batch: BatchPrepare | None = None  # see shared/consumer.py
     on_start: Sequence[Hook] = ()
     background: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    # Least time between two relay rounds (s). A service whose outbox many small writes feed (the
+    # collector's HTTP pushes) coalesces them; one fed by consumer batches publishes each at once.
+    relay_round_interval: Callable[[Settings], float] = lambda _: 0.0
     # GETs answered from the read cache (shared/read_cache.py; needs the read_revision table).
     read_key: ReadKey | None = None
     read_roles: frozenset[str] = frozenset()
@@ -80,7 +83,7 @@ class ServiceRuntime:
             spec.name, self.sessions, spec.outbox, transport,
             batch_size=settings.relay_batch_size, interval=settings.relay_interval,
             retention=timedelta(hours=settings.outbox_retention_hours), lock_scope=f"{self.schema}.{spec.name}",
-            events_per_message=settings.events_per_message,
+            events_per_message=settings.events_per_message, round_interval=spec.relay_round_interval(settings),
         )
         self.consumer = Consumer(
             service=spec.name, queue=f"{settings.queue_prefix}{spec.name}", transport=transport,

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
         default=16 * 1024 * 1024, ge=1024, description="Largest agent document read (bytes).")
     collector_backoff_max: float = Field(
         default=30, gt=0, description="Longest wait (s) between reconnects to a source or publish retries.")
+    collector_relay_round_ms: float = Field(
+        default=20, ge=0, le=1000,
+        description="Least time between the starts of two rounds of the collector's outbox relay: the events of "
+                    "pushes that commit meanwhile go out together (0: a round per push).")
     collector_supervise_interval: float = Field(
         default=5, gt=0, description="Seconds between checks of the sources table (new, changed, removed); "
         "also how long an HTTP push keeps a machine's source and mapping (another replica's change shows after it).")

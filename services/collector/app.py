@@ -22,4 +22,5 @@ def spec() -> ServiceSpec:
         routers=routers(),
         subscriptions=handlers.SUBSCRIPTIONS,
         background=(supervise,),
+        relay_round_interval=lambda settings: settings.collector_relay_round_ms / 1000,
     )

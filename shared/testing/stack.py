@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 import socket
 import sys
 from pathlib import Path
@@ -23,7 +24,25 @@ def load_launcher() -> ModuleType:
     return module
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
+    """A port nothing listens on, for a server started later. Taken below the kernel's ephemeral
+    range: a port from that range (what binding port 0 gives) can go to an outgoing connection,
+    to PostgreSQL or RabbitMQ, before the server binds it ("address already in use")."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12_000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])

@@ -3,9 +3,11 @@ records, and the statements it costs (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from services.process.models import Machine, Part, Process
+from services.process.usecases import settings as settings_usecases
 from shared.db import from_unix
 from shared.events import PartCompleted, ProgramLoaded, ToolChanged, VariablesChanged
 from tests.process.conftest import Delivery, Harness, statements_of
@@ -14,7 +16,8 @@ T0 = 1_790_000_000.0
 
 
 async def test_a_batch_over_several_machines_locks_them_in_one_statement_and_flushes_parts_once(
-        api: Harness) -> None:
+        api: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings_usecases, "CACHE_SECONDS", 600.0)  # however slow this run: kept
     lines = []
     for n in range(3):
         machine = (await api.machine(f"VMC {n}"))["id"]

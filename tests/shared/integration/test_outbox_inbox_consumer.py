@@ -259,6 +259,34 @@ class TestOutboxRelay:
             await eventually(lambda: bool(transport.sent))
         assert [Envelope.from_bytes(m.body).data["tool"] for m in transport.sent] == ["T7"]
 
+    async def test_a_busy_relay_sends_what_commits_between_its_rounds_together(self, db: Db) -> None:
+        transport = FlakyTransport(failures=0)
+        relay = OutboxRelay("test", db.sessions, outbox, transport, interval=30, events_per_message=100,
+                            round_interval=0.5)
+        async with running(relay):
+            await asyncio.sleep(0.05)  # its first round (nothing to send) is over
+            started = time.monotonic()
+            for n in range(3):  # three commits in quick succession, each waking the relay
+                async with db.uow(on_commit=relay.wake) as uow:
+                    uow.emit(event(n))
+                    await uow.commit()
+            await eventually(lambda: bool(transport.sent))
+        # One round, one message, at least round_interval after the round before it.
+        assert [[e.data["tool"] for e in envelopes_in(m.body)] for m in transport.sent] == [["T0", "T1", "T2"]]
+        assert time.monotonic() - started >= 0.4
+
+    async def test_an_idle_relay_publishes_a_commit_at_once(self, db: Db) -> None:
+        transport = FlakyTransport(failures=0)
+        relay = OutboxRelay("test", db.sessions, outbox, transport, interval=30, round_interval=1)
+        async with running(relay):
+            await asyncio.sleep(1.1)  # its first round (nothing to send) began longer ago than round_interval
+            started = time.monotonic()
+            async with db.uow(on_commit=relay.wake) as uow:
+                uow.emit(event(1))
+                await uow.commit()
+            await eventually(lambda: bool(transport.sent))
+        assert time.monotonic() - started < 0.5
+
     async def test_a_stop_that_comes_with_a_wake_up_stops_the_relay(self, db: Db) -> None:
         # Python 3.11's asyncio.wait_for dropped this cancel: the relay went on to wait an hour
         # for its next round and service shutdown (and a CI run) hung on it.
