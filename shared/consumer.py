@@ -40,6 +40,7 @@ BUSY_FOR_FULL_WINDOW = 0.5  # at this busy share and above a batch waits the who
 # No window while messages come more than this many windows apart: with messages spaced as a
 # Poisson stream, fewer than half of the windows would then catch another one.
 SPARSE_GAP = 1.5
+READ_AHEAD = 2  # batches' worth of events read ahead of the batch being applied
 
 Handler = Callable[[UnitOfWork, Payload, Envelope], Awaitable[None]]
 # Runs once per batch transaction, before the handlers, with the events about to be applied:
@@ -94,8 +95,11 @@ class Consumer:
         self._prefetch = prefetch
         self._inbox_retention = inbox_retention
         self._purged_at = 0.0  # monotonic time of the last inbox purge
-        # (arrived, the message read): read as it arrives, while the batch before is being applied.
-        self._incoming: asyncio.Queue[tuple[float, _Delivery]] = asyncio.Queue()
+        # (arrived, the message): read as it arrives, while the batch before is being applied, up to
+        # READ_AHEAD batches' worth of events (a packed message holds many, and read they take
+        # ten times the memory); the rest is read when its batch is assembled.
+        self._incoming: asyncio.Queue[tuple[float, _Delivery | InboundMessage]] = asyncio.Queue()
+        self._read_ahead = 0  # events read and queued
         self._busy = 0.0  # moving average of the share of time spent applying batches
         self._gap = 0.0  # moving average of the time between two messages' arrivals
         self._arrived = 0.0  # when the latest message arrived
@@ -112,8 +116,17 @@ class Consumer:
         if self._arrived:
             self._gap += BUSY_SMOOTHING * (min(now - self._arrived, 1.0) - self._gap)
         self._arrived = now
-        if (delivery := await self._read(message)) is not None:
+        if self._read_ahead >= READ_AHEAD * self._batch_size:
+            self._incoming.put_nowait((now, message))
+        elif (delivery := await self._read(message)) is not None:
+            self._read_ahead += len(delivery.items)
             self._incoming.put_nowait((now, delivery))
+
+    async def _take(self, queued: _Delivery | InboundMessage) -> _Delivery | None:
+        if isinstance(queued, _Delivery):
+            self._read_ahead -= len(queued.items)
+            return queued
+        return await self._read(queued)
 
     async def stop(self) -> None:
         if self._worker:
@@ -161,27 +174,33 @@ class Consumer:
     async def _next_batch(self) -> list[_Delivery]:
         """The first delivery, then whatever else arrives within the batch window, up to batch_size events."""
         incoming = self._incoming
-        arrived, first = await incoming.get()
-        batch, events = [first], len(first.items)
+        batch: list[_Delivery] = []
+        events = 0
+        while not batch:  # a message that does not parse at all is settled and does not count
+            arrived, queued = await incoming.get()
+            if (delivery := await self._take(queued)) is not None:
+                batch.append(delivery)
+                events = len(delivery.items)
         # The window runs from the first message's arrival: one that queued while the batch
         # before was applied has waited already.
         deadline = arrived + self.batch_window
         while events < self._batch_size:
             # Take what is queued already without a timer per message (most of a busy batch).
             while not incoming.empty() and events < self._batch_size:
-                delivery = incoming.get_nowait()[1]
-                batch.append(delivery)
-                events += len(delivery.items)
+                if (delivery := await self._take(incoming.get_nowait()[1])) is not None:
+                    batch.append(delivery)
+                    events += len(delivery.items)
             remaining = deadline - time.monotonic()
             if events >= self._batch_size or remaining <= 0:
                 break
             try:
                 async with asyncio.timeout(remaining):  # not wait_for: see docs/decisions/0008
-                    delivery = (await incoming.get())[1]
+                    queued = (await incoming.get())[1]
             except TimeoutError:
                 break
-            batch.append(delivery)
-            events += len(delivery.items)
+            if (delivery := await self._take(queued)) is not None:
+                batch.append(delivery)
+                events += len(delivery.items)
         return batch
 
     async def _purge_inbox_hourly(self) -> None:

@@ -605,6 +605,21 @@ class TestConsumer:
             await consumer._receive(Delivery.of(event(1)))  # type: ignore[arg-type]
         assert consumer.batch_window == pytest.approx(0.01)
 
+    async def test_messages_are_read_ahead_up_to_two_batches_and_the_rest_when_taken(self) -> None:
+        consumer = Consumer(service="test", queue="test", transport=MemoryTransport(), uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
+                            inbox=inbox, subscriptions={ToolChanged.type: _ignore}, batch_size=3, batch_wait=0)
+        messages = [Delivery.of(event(n)) for n in range(8)]
+        garbage = Delivery(b"not json", ToolChanged.type, "garbage")
+        for message in [*messages[:6], garbage, *messages[6:]]:
+            await consumer._receive(message)  # type: ignore[arg-type]
+        read = [queued for _, queued in consumer._incoming._queue]  # type: ignore[attr-defined]
+        assert [type(q).__name__ for q in read] == ["_Delivery"] * 6 + ["Delivery"] * 3  # 6 events read ahead
+        assert consumer._read_ahead == 6
+        batches = [[d.items[0].payload.tool for d in await consumer._next_batch()]  # type: ignore[attr-defined]
+                   for _ in range(3)]
+        assert batches == [["T0", "T1", "T2"], ["T3", "T4", "T5"], ["T6", "T7"]]
+        assert garbage.settled == ["dead"] and consumer._read_ahead == 0
+
     async def test_the_window_runs_from_the_first_messages_arrival(self) -> None:
         consumer = Consumer(service="test", queue="test", transport=MemoryTransport(), uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
                             inbox=inbox, subscriptions={ToolChanged.type: _ignore}, batch_wait=0.3)
