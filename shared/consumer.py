@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -318,6 +319,7 @@ class Consumer:
                 # Each fresh event once, in delivery order (a redelivered copy has the same payload).
                 fresh = {i.id: i.payload for i in items if i.id in fresh_ids}
                 await self._prepare(uow, list(fresh.values()))
+            outcomes: Counter[tuple[str, str]] = Counter()
             for item in items:
                 token = event_id_var.set(item.id)
                 try:
@@ -326,11 +328,12 @@ class Consumer:
                     if fresh:
                         await self._subscriptions[item.envelope.type](uow, item.payload,
                                                                       item.envelope)
-                    outcome = "applied" if fresh else "duplicate"
-                    EVENTS_CONSUMED.labels(self.service, item.envelope.type, outcome).inc()
+                    outcomes[(item.envelope.type, "applied" if fresh else "duplicate")] += 1
                 finally:
                     event_id_var.reset(token)
             await uow.commit()
+        for (type_, outcome), count in outcomes.items():  # counted once committed, once a batch
+            EVENTS_CONSUMED.labels(self.service, type_, outcome).inc(count)
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -44,7 +44,9 @@ class Envelope(BaseModel):
         id: uuid.UUID | None = None,
         occurred_at: datetime | None = None,
     ) -> Envelope:
-        return cls(
+        # Built without validation: the payload is validated already, and every event a service
+        # emits passes here (a consumer batch's worth at a time).
+        return cls.model_construct(
             id=id or uuid.uuid4(),
             type=payload.type,
             version=payload.version,
