@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Iterable
@@ -211,3 +212,23 @@ def _insert_new(table: Table, key: str, columns: tuple[str, ...], dialect: str) 
         return (postgresql.insert(table).from_select(list(columns), source)
                 .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Dispose of the engine, then end the connection closes it leaves hanging.
+
+    With aiosqlite, a connection whose user was cancelled is closed "gracefully" in a task of its
+    own while SQLAlchemy also stops its worker thread; if the cancel lands in that close, its
+    `finally` waits for a second stop the gone thread never answers, and the task waits forever
+    (so would the process's shutdown, and a test's event-loop teardown, which cancels it once).
+    Cancelled until done, as the collector's supervisor does with its readers."""
+    await engine.dispose()
+    for task in asyncio.all_tasks():
+        name = getattr(task.get_coro(), "__qualname__", "")
+        if task is asyncio.current_task() or not name.endswith("_terminate_graceful_close"):
+            continue
+        for _ in range(20):
+            if task.done():
+                break
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)

@@ -26,7 +26,7 @@ from sqlalchemy import MetaData, Table, text
 
 from shared.auth import Authenticator
 from shared.consumer import BatchPrepare, Consumer, Handler
-from shared.db import make_engine, make_sessionmaker
+from shared.db import dispose, make_engine, make_sessionmaker
 from shared.errors import install_error_handlers
 from shared.migrations import upgrade
 from shared.observability import RequestContextMiddleware, health_router
@@ -124,7 +124,7 @@ class ServiceRuntime:
         self._tasks.clear()
         if self.reads:
             await self.reads.reader.close()
-        await self.engine.dispose()
+        await dispose(self.engine)
 
     async def database_ready(self) -> bool:
         async with self.engine.connect() as conn:
