@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,16 @@ def tool_consumer(db: Db, transport: MemoryTransport, handler, **options) -> Con
 
 async def _ignore(uow: UnitOfWork, payload: Payload, envelope: Envelope) -> None:
     pass
+
+
+async def _insert_tool(uow: UnitOfWork, payload: Payload, envelope: Envelope) -> None:
+    await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+
+
+async def _insert_tool_but_t2(uow: UnitOfWork, payload: Payload, envelope: Envelope) -> None:
+    if payload.tool == "T2":  # type: ignore[attr-defined]
+        raise InvalidInput("tool", "rejected by the domain")
+    await _insert_tool(uow, payload, envelope)
 
 
 def event(n: int, machine: int = 1) -> ToolChanged:
@@ -640,15 +650,8 @@ class TestConsumer:
         assert time.monotonic() - started >= 0.25
 
     async def test_a_failing_message_fails_alone_and_is_dead_lettered(self, db: Db) -> None:
-        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
-            if payload.tool == "T2":  # type: ignore[attr-defined]
-                raise InvalidInput("tool", "rejected by the domain")
-            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
-
-        async def settled(t: MemoryTransport) -> bool:
-            return len(t.dead_letters("test")) == 1 and await db.count(items) == 3
-
-        transport = await self._run(db, [self.message(n) for n in range(1, 5)], handler, settled)
+        transport = await self._run(db, [self.message(n) for n in range(1, 5)], _insert_tool_but_t2,
+                                    self.one_dead_and(db, applied=3))
         async with db.sessions() as session:
             names = sorted((await session.scalars(select(items.c.name))).all())
         assert names == ["T1", "T3", "T4"]
@@ -665,64 +668,53 @@ class TestConsumer:
         async with db.sessions() as session:
             return sorted((await session.scalars(select(items.c.name))).all())
 
-    async def test_a_packed_message_is_applied_in_one_transaction_and_acked_once(self, db: Db) -> None:
-        batches: list[list[str]] = []
+    @staticmethod
+    def one_dead_and(db: Db, applied: int) -> Callable[[MemoryTransport], Awaitable[bool]]:
+        """Done once one message is dead-lettered and `applied` rows are in."""
+        async def settled(t: MemoryTransport) -> bool:
+            return len(t.dead_letters("test")) == 1 and await db.count(items) == applied
+        return settled
 
+    @staticmethod
+    def batches_into(batches: list[list[str]]) -> Callable[[UnitOfWork, Sequence[Payload]], Awaitable[None]]:
+        """A prepare hook that records each batch's tools."""
         async def prepare(uow: UnitOfWork, payloads: Sequence[Payload]) -> None:
             batches.append([p.tool for p in payloads])  # type: ignore[attr-defined]
+        return prepare
 
-        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
-            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
+    async def test_a_packed_message_is_applied_in_one_transaction_and_acked_once(self, db: Db) -> None:
+        batches: list[list[str]] = []
 
         async def done(t: MemoryTransport) -> bool:
             return await db.count(items) == 3 and t.pending("test") == 0
 
-        transport = await self._run(db, [self.packed(1, 2, 3)], handler, done, prepare=prepare, batch_wait=0)
+        transport = await self._run(db, [self.packed(1, 2, 3)], _insert_tool, done,
+                                    prepare=self.batches_into(batches), batch_wait=0)
         assert batches == [["T1", "T2", "T3"]]
         assert await db.count(inbox) == 3 and transport.dead_letters("test") == []
 
     async def test_batch_size_counts_events_and_keeps_a_message_s_events_together(self, db: Db) -> None:
         batches: list[list[str]] = []
 
-        async def prepare(uow: UnitOfWork, payloads: Sequence[Payload]) -> None:
-            batches.append([p.tool for p in payloads])  # type: ignore[attr-defined]
-
-        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
-            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
-
         async def done(t: MemoryTransport) -> bool:
             return await db.count(items) == 7
 
-        await self._run(db, [self.packed(1, 2), self.packed(3, 4, 5), self.packed(6), self.packed(7)], handler,
-                        done, prepare=prepare, batch_size=4, batch_wait=30)
+        await self._run(db, [self.packed(1, 2), self.packed(3, 4, 5), self.packed(6), self.packed(7)], _insert_tool,
+                        done, prepare=self.batches_into(batches), batch_size=4, batch_wait=30)
         assert batches == [["T1", "T2", "T3", "T4", "T5"], ["T6", "T7"]]
 
     async def test_an_event_that_does_not_parse_sends_its_message_dead_after_the_others_are_applied(
             self, db: Db) -> None:
-        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
-            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
-
         good = self.packed(1, 2)
         bad = OutboundMessage(routing_key=good.routing_key, body=good.body[:-1] + b',{"type": "nonsense"}]',
                               message_id="bad")
-
-        async def settled(t: MemoryTransport) -> bool:
-            return len(t.dead_letters("test")) == 1 and await db.count(items) == 3
-
-        transport = await self._run(db, [bad, self.message(3)], handler, settled)
+        transport = await self._run(db, [bad, self.message(3)], _insert_tool, self.one_dead_and(db, applied=3))
         assert await self.names(db) == ["T1", "T2", "T3"]
         assert [m.message_id for m in transport.dead_letters("test")] == ["bad"]  # whole, as it came
 
     async def test_a_rejected_event_sends_its_message_dead_and_the_others_in_it_count_once(self, db: Db) -> None:
-        async def handler(uow: UnitOfWork, payload: Payload, _: Envelope) -> None:
-            if payload.tool == "T2":  # type: ignore[attr-defined]
-                raise InvalidInput("tool", "rejected by the domain")
-            await uow.session.execute(insert(items).values(name=payload.tool))  # type: ignore[attr-defined]
-
-        async def settled(t: MemoryTransport) -> bool:
-            return len(t.dead_letters("test")) == 1 and await db.count(items) == 3
-
-        transport = await self._run(db, [self.packed(1, 2, 3), self.message(4)], handler, settled)
+        transport = await self._run(db, [self.packed(1, 2, 3), self.message(4)], _insert_tool_but_t2,
+                                    self.one_dead_and(db, applied=3))
         assert await self.names(db) == ["T1", "T3", "T4"]
         assert [[e.data["tool"] for e in envelopes_in(m.body)] for m in transport.dead_letters("test")] == [
             ["T1", "T2", "T3"]]
