@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import aio_pika
 import pytest
 
+from shared.events import Envelope, ToolChanged, envelopes_in
 from shared.testing.plugin import unique_name, wait_until
-from shared.transport.base import InboundMessage, OutboundMessage, Transport, ack_batch
+from shared.transport.base import InboundMessage, OutboundMessage, Transport, ack_batch, pack
 from shared.transport.memory import MemoryTransport
 
 Make = Callable[..., Awaitable[Transport]]
@@ -91,6 +92,17 @@ class TestPublishAndConsume:
         assert [(m.routing_key, m.body, m.message_id, m.delivery_count) for m in got] == [
             (m.routing_key, m.body, m.message_id, 0) for m in sent
         ]
+
+    async def test_packed_events_arrive_whole_and_in_order(self, backend: Backend) -> None:
+        transport = await backend.make()
+        queue, got = unique_name("q"), []
+        await transport.consume(queue, ["telemetry.*"], recorder(got))
+        envelopes = [Envelope.wrap(ToolChanged(machine_id=1, timestamp=n, tool=f"T{n}"), "collector") for n in range(7)]
+        sent = pack([(e.type, str(e.id), e.to_bytes()) for e in envelopes], per_message=3, producer="contract")
+        await transport.publish(sent)
+        await wait_until(lambda: len(got) == 3)
+        assert [m.message_id for m in got] == [f"{envelopes[0].id}+2", f"{envelopes[3].id}+2", str(envelopes[6].id)]
+        assert [e for m in got for e in envelopes_in(m.body)] == envelopes
 
     async def test_delivers_only_the_bound_routing_keys(self, backend: Backend) -> None:
         transport = await backend.make()
