@@ -53,7 +53,6 @@ UowFactory = Callable[[], UnitOfWork]
 
 @dataclass(slots=True)
 class _Parsed:
-    message: InboundMessage
     envelope: Envelope
     payload: Payload
     id: str  # the envelope's id as text, made once: the inbox key
@@ -177,20 +176,23 @@ class Consumer:
         incoming = self._incoming
         batch: list[_Delivery] = []
         events = 0
-        while not batch:  # a message that does not parse at all is settled and does not count
-            arrived, queued = await incoming.get()
-            if (delivery := await self._take(queued)) is not None:
+
+        async def add(queued: _Delivery | InboundMessage) -> None:
+            nonlocal events
+            if (delivery := await self._take(queued)) is not None:  # None: did not parse, settled
                 batch.append(delivery)
-                events = len(delivery.items)
+                events += len(delivery.items)
+
+        while not batch:
+            arrived, queued = await incoming.get()
+            await add(queued)
         # The window runs from the first message's arrival: one that queued while the batch
         # before was applied has waited already.
         deadline = arrived + self.batch_window
         while events < self._batch_size:
             # Take what is queued already without a timer per message (most of a busy batch).
             while not incoming.empty() and events < self._batch_size:
-                if (delivery := await self._take(incoming.get_nowait()[1])) is not None:
-                    batch.append(delivery)
-                    events += len(delivery.items)
+                await add(incoming.get_nowait()[1])
             remaining = deadline - time.monotonic()
             if events >= self._batch_size or remaining <= 0:
                 break
@@ -199,9 +201,7 @@ class Consumer:
                     queued = (await incoming.get())[1]
             except TimeoutError:
                 break
-            if (delivery := await self._take(queued)) is not None:
-                batch.append(delivery)
-                events += len(delivery.items)
+            await add(queued)
         return batch
 
     async def _purge_inbox_hourly(self) -> None:
@@ -299,7 +299,7 @@ class Consumer:
                     raise envelope
                 if envelope.type not in self._subscriptions:
                     raise UnknownEventType(envelope.type)
-                delivery.items.append(_Parsed(message, envelope, envelope.payload(), str(envelope.id)))
+                delivery.items.append(_Parsed(envelope, envelope.payload(), str(envelope.id)))
             except (ValidationError, ValueError) as exc:
                 log.error("consumer %s: event %s in message %s (%s) does not parse: %s", self.queue,
                           getattr(envelope, "id", "?"), message.message_id, message.routing_key, exc)

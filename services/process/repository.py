@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from sqlalchemy import Row, Text, cast, func, insert, select, text, type_coerce
@@ -27,8 +27,6 @@ from shared.db import among
 from shared.errors import NotFound
 from shared.repository import get_or_404
 from shared.schemas import INT32_MAX, INT32_MIN
-
-T = TypeVar("T")
 
 
 async def get_machine_or_404(session: AsyncSession, id: int) -> Machine:

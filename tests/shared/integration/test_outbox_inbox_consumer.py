@@ -295,7 +295,7 @@ class TestOutboxRelay:
                 uow.emit(event(1))
                 await uow.commit()
             await eventually(lambda: bool(transport.sent))
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 0.9  # not held for round_interval (1 s)
 
     async def test_a_stop_that_comes_with_a_wake_up_stops_the_relay(self, db: Db) -> None:
         # Python 3.11's asyncio.wait_for dropped this cancel: the relay went on to wait an hour
