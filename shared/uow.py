@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -65,6 +66,13 @@ class UnitOfWork:
         self, payload: Payload, *, id: uuid.UUID | None = None, occurred_at: datetime | None = None
     ) -> Envelope:
         envelope = Envelope.wrap(payload, self.producer, id=id, occurred_at=occurred_at)
+        self._events.append(envelope)
+        return envelope
+
+    def emit_data(self, payload_type: type[Payload], data: dict[str, Any]) -> Envelope:
+        """Queue an event given as its payload's JSON form (`Envelope.wrap_data`): no model is
+        built or validated, so the caller's values must be exactly what the model would dump."""
+        envelope = Envelope.wrap_data(payload_type, data, self.producer)
         self._events.append(envelope)
         return envelope
 

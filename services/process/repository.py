@@ -22,8 +22,9 @@ from services.process.models import (
     Setting,
     Tool,
     ToolAssembly,
+    outbox,
 )
-from shared.db import among
+from shared.db import among, json_rows, recordset
 from shared.errors import NotFound
 from shared.repository import get_or_404
 from shared.schemas import INT32_MAX, INT32_MIN
@@ -85,61 +86,43 @@ async def reserve_part_ids(session: AsyncSession, count: int) -> list[int]:
 
 
 # A consumer batch's parts with what they move, and its events, in one statement (PostgreSQL): the
-# parts with their reserved ids, each machine's and process's last part, the outbox rows. Arrays
-# keep the text the same for any batch size; data-modifying CTEs all run, referenced or not.
-_PART_BATCH = text("""
-WITH new_parts AS (
-  INSERT INTO parts (id, machine_id, process_id, program_id, count, cycles, finished, cycle_time,
-                     tool_locations, variables)
-  SELECT id, machine_id, process_id, program_id, count, cycles, finished, cycle_time,
-         tool_locations::jsonb, variables::jsonb
-  FROM unnest(CAST(:p_id AS integer[]), CAST(:p_machine AS integer[]), CAST(:p_process AS integer[]),
-              CAST(:p_program AS integer[]), CAST(:p_count AS integer[]), CAST(:p_cycles AS integer[]),
-              CAST(:p_finished AS timestamptz[]), CAST(:p_cycle_time AS float8[]), CAST(:p_tools AS text[]),
-              CAST(:p_variables AS text[]))
-    AS p(id, machine_id, process_id, program_id, count, cycles, finished, cycle_time, tool_locations, variables)
-), machines_moved AS (
-  UPDATE machines SET last_part_at = m.last_part_at, last_seen = m.last_seen, tools_used = m.tools_used::jsonb
-  FROM unnest(CAST(:m_id AS integer[]), CAST(:m_last_part_at AS timestamptz[]), CAST(:m_last_seen AS timestamptz[]),
-              CAST(:m_tools AS text[])) AS m(id, last_part_at, last_seen, tools_used)
-  WHERE machines.id = m.id
-), processes_moved AS (
-  UPDATE processes SET last_cycle_finished = r.finished, last_cycle_program_id = r.program_id
-  FROM unnest(CAST(:r_id AS integer[]), CAST(:r_finished AS timestamptz[]), CAST(:r_program AS integer[]))
-    AS r(id, finished, program_id)
-  WHERE processes.id = r.id
-)
-INSERT INTO outbox (event_id, type, body, created_at, attempts)
-SELECT event_id, type, body, created_at, 0
-FROM unnest(CAST(:o_id AS varchar[]), CAST(:o_type AS varchar[]), CAST(:o_body AS text[]),
-            CAST(:o_created AS timestamptz[])) AS o(event_id, type, body, created_at)
-ON CONFLICT (event_id) DO NOTHING
-""")
-
+# parts with their reserved ids, each machine's and process's last part, the outbox rows. Rows go
+# as JSON documents (shared.db.json_rows), so the text is the same for any batch size;
+# data-modifying CTEs all run, referenced or not.
+PART_COLUMNS = ("id", "machine_id", "process_id", "program_id", "count", "cycles", "finished", "cycle_time",
+                "tool_locations", "variables")
 # What a part moves on its machine and process (the columns _PART_BATCH writes).
 PART_MACHINE_COLUMNS = ("last_part_at", "last_seen", "tools_used")
 PART_PROCESS_COLUMNS = ("last_cycle_finished", "last_cycle_program_id")
+_OUTBOX_COLUMNS = ("event_id", "type", "body", "created_at")
+_PART_BATCH = text(f"""
+WITH new_parts AS (
+  INSERT INTO parts ({", ".join(PART_COLUMNS)})
+  SELECT {", ".join(PART_COLUMNS)} FROM {recordset(Part.__table__, PART_COLUMNS, "parts", "p")}
+), machines_moved AS (
+  UPDATE machines SET {", ".join(f"{c} = m.{c}" for c in PART_MACHINE_COLUMNS)}
+  FROM {recordset(Machine.__table__, ("id", *PART_MACHINE_COLUMNS), "machines", "m")}
+  WHERE machines.id = m.id
+), processes_moved AS (
+  UPDATE processes SET {", ".join(f"{c} = r.{c}" for c in PART_PROCESS_COLUMNS)}
+  FROM {recordset(Process.__table__, ("id", *PART_PROCESS_COLUMNS), "processes", "r")}
+  WHERE processes.id = r.id
+)
+INSERT INTO outbox ({", ".join(_OUTBOX_COLUMNS)}, attempts)
+SELECT {", ".join(_OUTBOX_COLUMNS)}, 0 FROM {recordset(outbox, _OUTBOX_COLUMNS, "events", "o")}
+ON CONFLICT (event_id) DO NOTHING
+""")
 
 
 async def write_part_batch(session: AsyncSession, parts: list[dict[str, Any]], machines: Sequence[Machine],
-                           processes: Sequence[Process], outbox: list[dict[str, Any]]) -> None:
+                           processes: Sequence[Process], events: list[dict[str, Any]]) -> None:
     """Parts with reserved ids, the machines' and processes' last part, and outbox rows, in one
     statement (PostgreSQL). The caller marks those columns as written (they are not flushed again)."""
-    def dumps(value: Any) -> str:
-        return orjson.dumps(value).decode()
-
     params = {
-        "p_id": [p["id"] for p in parts], "p_machine": [p["machine_id"] for p in parts],
-        "p_process": [p["process_id"] for p in parts], "p_program": [p["program_id"] for p in parts],
-        "p_count": [p["count"] for p in parts], "p_cycles": [p["cycles"] for p in parts],
-        "p_finished": [p["finished"] for p in parts], "p_cycle_time": [p["cycle_time"] for p in parts],
-        "p_tools": [dumps(p["tool_locations"]) for p in parts], "p_variables": [dumps(p["variables"]) for p in parts],
-        "m_id": [m.id for m in machines], "m_last_part_at": [m.last_part_at for m in machines],
-        "m_last_seen": [m.last_seen for m in machines], "m_tools": [dumps(m.tools_used) for m in machines],
-        "r_id": [r.id for r in processes], "r_finished": [r.last_cycle_finished for r in processes],
-        "r_program": [r.last_cycle_program_id for r in processes],
-        "o_id": [o["event_id"] for o in outbox], "o_type": [o["type"] for o in outbox],
-        "o_body": [o["body"] for o in outbox], "o_created": [o["created_at"] for o in outbox],
+        "parts": json_rows(parts),
+        "machines": json_rows({"id": m.id, **{c: getattr(m, c) for c in PART_MACHINE_COLUMNS}} for m in machines),
+        "processes": json_rows({"id": r.id, **{c: getattr(r, c) for c in PART_PROCESS_COLUMNS}} for r in processes),
+        "events": json_rows(events),
     }
     with session.no_autoflush:  # the rows' other changes, if any, are flushed at commit
         await session.execute(_PART_BATCH, params)

@@ -10,6 +10,7 @@ from shared.events import (
     Envelope,
     InterlockChanged,
     PartCompleted,
+    PartRecorded,
     Payload,
     ProgramLoaded,
     SyncRequested,
@@ -58,6 +59,11 @@ class TestPartCompleted:
         recorded = await api.events("process.part_recorded")
         assert [e.data["count"] for e in recorded] == [2, 2]
         assert recorded[1].data["time_per_cycle"] == 2.0 and recorded[1].data["cycle_time"] == 90.0
+        # Built without the model on PostgreSQL (UnitOfWork.emit_data): exactly the model's JSON form.
+        for event in recorded:
+            assert PartRecorded.model_validate(event.data).model_dump(mode="json") == event.data
+            assert [type(v) for v in event.data.values()] == [
+                type(v) for v in PartRecorded.model_validate(event.data).model_dump(mode="json").values()]
         view = await api.ok("GET", f"/api/processes/{process}")
         assert view["last_cycle"] == {"finished": T0 + 150, "program_id": program}
         assert view["loaded"] is True

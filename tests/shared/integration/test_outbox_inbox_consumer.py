@@ -467,7 +467,7 @@ class TestInbox:
         inserts = [s for s in statements if s.startswith("INSERT INTO inbox")]
         assert len(inserts) == 3
         if db.engine.dialect.name == "postgresql":
-            assert len(set(inserts)) == 1 and "unnest" in inserts[0]
+            assert len(set(inserts)) == 1 and "json_to_recordset" in inserts[0]
         assert await db.count(outbox) == 5
 
 
