@@ -78,7 +78,7 @@ class Consumer:
         inbox: Table,
         subscriptions: Mapping[str, Handler],
         prepare: BatchPrepare | None = None,
-        batch_size: int = 200,
+        batch_size: int = 500,
         batch_wait: float = 0.01,
         prefetch: int = 500,
         inbox_retention: timedelta = timedelta(days=7),

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     )
     consumer_prefetch: int = Field(default=500, ge=1, description="Unacknowledged messages per consumer.")
     consumer_batch_size: int = Field(
-        default=200, ge=1, description="Events applied in one transaction (a message's events stay together).")
+        default=500, ge=1, description="Events applied in one transaction (a message's events stay together).")
     consumer_batch_wait_ms: float = Field(
         default=10, ge=0, description="How long a batch waits to fill while the consumer is busy (a tenth when idle).")
     consumer_delivery_limit: int = Field(
