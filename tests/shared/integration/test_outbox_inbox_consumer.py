@@ -440,6 +440,25 @@ class TestInbox:
             assert (await session.scalars(select(inbox.c.message_id))).all() == ["m-2"]
 
 
+    async def test_rows_keep_awkward_text_and_instants_exactly(self, db: Db) -> None:
+        """On PostgreSQL the rows travel as one JSON document: quotes, backslashes, newlines and
+        non-ASCII text come back unchanged, and an instant with any offset is the same instant."""
+        from datetime import UTC, datetime, timedelta, timezone
+
+        from shared.db import insert_new
+
+        awkward = ['"quoted" \\ back\\slash', "line\nbreak\ttab", "Spindel überhitzt ⚠ 主轴", "{\"json\": [1, 2]}"]
+        at = datetime(2026, 12, 4, 17, 30, 15, 123456, tzinfo=UTC)
+        rows = [{"event_id": f"e{n}", "type": "x.y", "body": body, "attempts": n,
+                 "created_at": at.astimezone(timezone(timedelta(hours=n)))} for n, body in enumerate(awkward)]
+        async with db.sessions() as session, session.begin():
+            assert await insert_new(session, outbox, "event_id", rows) == {r["event_id"] for r in rows}
+            assert await insert_new(session, outbox, "event_id", rows[:1]) == set()  # already there
+        async with db.sessions() as session:
+            stored = (await session.execute(select(outbox.c.event_id, outbox.c.body, outbox.c.created_at,
+                                                   outbox.c.attempts).order_by(outbox.c.event_id))).all()
+        assert [(e, b, c, a) for e, b, c, a in stored] == [(f"e{n}", body, at, n) for n, body in enumerate(awkward)]
+
     async def test_one_statement_text_for_every_batch_size_on_postgres(self, db: Db) -> None:
         """A multi-row VALUES list is a new prepared statement per batch size; the arrays are not."""
         from sqlalchemy import event as sa_event
