@@ -65,14 +65,14 @@ class UnitOfWork:
     def emit(
         self, payload: Payload, *, id: uuid.UUID | None = None, occurred_at: datetime | None = None
     ) -> Envelope:
-        envelope = Envelope.wrap(payload, self.producer, id=id, occurred_at=occurred_at)
-        self._events.append(envelope)
-        return envelope
+        return self._queue(Envelope.wrap(payload, self.producer, id=id, occurred_at=occurred_at))
 
     def emit_data(self, payload_type: type[Payload], data: dict[str, Any]) -> Envelope:
         """Queue an event given as its payload's JSON form (`Envelope.wrap_data`): no model is
         built or validated, so the caller's values must be exactly what the model would dump."""
-        envelope = Envelope.wrap_data(payload_type, data, self.producer)
+        return self._queue(Envelope.wrap_data(payload_type, data, self.producer))
+
+    def _queue(self, envelope: Envelope) -> Envelope:
         self._events.append(envelope)
         return envelope
 
@@ -108,8 +108,7 @@ class UnitOfWork:
             await self.session.flush()
         events = [e if isinstance(e, Envelope) else e() for e in self._events]
         self._events = []
-        rows = [{**row, "attempts": 0} for row in _outbox_rows(events)]
-        written = await insert_new(self.session, self._outbox, "event_id", rows)
+        written = await insert_new(self.session, self._outbox, "event_id", _outbox_rows(events))
         self._written = self._written or bool(written)
         return written
 
@@ -153,4 +152,5 @@ class UnitOfWork:
 
 def _outbox_rows(events: list[Envelope]) -> list[dict[str, object]]:
     now = utcnow()
-    return [{"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(), "created_at": now} for e in events]
+    return [{"event_id": str(e.id), "type": e.type, "body": e.model_dump_json(), "created_at": now, "attempts": 0}
+            for e in events]

@@ -89,12 +89,11 @@ async def reserve_part_ids(session: AsyncSession, count: int) -> list[int]:
 # parts with their reserved ids, each machine's and process's last part, the outbox rows. Rows go
 # as JSON documents (shared.db.json_rows), so the text is the same for any batch size;
 # data-modifying CTEs all run, referenced or not.
-PART_COLUMNS = ("id", "machine_id", "process_id", "program_id", "count", "cycles", "finished", "cycle_time",
-                "tool_locations", "variables")
+PART_COLUMNS = tuple(Part.__table__.columns.keys())
 # What a part moves on its machine and process (the columns _PART_BATCH writes).
 PART_MACHINE_COLUMNS = ("last_part_at", "last_seen", "tools_used")
 PART_PROCESS_COLUMNS = ("last_cycle_finished", "last_cycle_program_id")
-_OUTBOX_COLUMNS = ("event_id", "type", "body", "created_at")
+_OUTBOX_COLUMNS = ("event_id", "type", "body", "created_at", "attempts")
 _PART_BATCH = text(f"""
 WITH new_parts AS (
   INSERT INTO parts ({", ".join(PART_COLUMNS)})
@@ -108,8 +107,8 @@ WITH new_parts AS (
   FROM {recordset(Process.__table__, ("id", *PART_PROCESS_COLUMNS), "processes", "r")}
   WHERE processes.id = r.id
 )
-INSERT INTO outbox ({", ".join(_OUTBOX_COLUMNS)}, attempts)
-SELECT {", ".join(_OUTBOX_COLUMNS)}, 0 FROM {recordset(outbox, _OUTBOX_COLUMNS, "events", "o")}
+INSERT INTO outbox ({", ".join(_OUTBOX_COLUMNS)})
+SELECT {", ".join(_OUTBOX_COLUMNS)} FROM {recordset(outbox, _OUTBOX_COLUMNS, "events", "o")}
 ON CONFLICT (event_id) DO NOTHING
 """)
 
@@ -118,12 +117,11 @@ async def write_part_batch(session: AsyncSession, parts: list[dict[str, Any]], m
                            processes: Sequence[Process], events: list[dict[str, Any]]) -> None:
     """Parts with reserved ids, the machines' and processes' last part, and outbox rows, in one
     statement (PostgreSQL). The caller marks those columns as written (they are not flushed again)."""
-    params = {
-        "parts": json_rows(parts),
-        "machines": json_rows({"id": m.id, **{c: getattr(m, c) for c in PART_MACHINE_COLUMNS}} for m in machines),
-        "processes": json_rows({"id": r.id, **{c: getattr(r, c) for c in PART_PROCESS_COLUMNS}} for r in processes),
-        "events": json_rows(events),
-    }
+    def moved(rows: Sequence[Machine] | Sequence[Process], columns: tuple[str, ...]) -> str:
+        return json_rows({"id": row.id, **{c: getattr(row, c) for c in columns}} for row in rows)
+
+    params = {"parts": json_rows(parts), "machines": moved(machines, PART_MACHINE_COLUMNS),
+              "processes": moved(processes, PART_PROCESS_COLUMNS), "events": json_rows(events)}
     with session.no_autoflush:  # the rows' other changes, if any, are flushed at commit
         await session.execute(_PART_BATCH, params)
 

@@ -225,6 +225,11 @@ async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, in
         machine.tools_used = in_use
     if variables:
         await _remember_variable_names(uow, variables)
+    # process.part_recorded in its JSON form, less the part's id (PartRecorded's field order).
+    recorded = {"machine_id": machine_id, "process_id": process_id, "program_id": program_id, "finished": at,
+                "count": decision.count, "cycles": decision.cycles, "cycle_time": cycle_time,
+                "time_per_cycle": process.time_per_cycle if process is not None else None,
+                "parts_per_cycle": parts_per_cycle}
     reserved: deque[int] | None = uow.session.info.get(_PART_IDS)
     if reserved:
         # PostgreSQL: the id was reserved with the batch. The batch's rows, what they move on their
@@ -236,18 +241,10 @@ async def _record(uow: UnitOfWork, machine: Machine, process: Process | None, in
             pending = uow.session.info[_NEW_PARTS] = _PartBatch()
             uow.before_commit(lambda: pending.write(uow))
         pending.add(row, machine, process)
-        # The event's JSON form built directly (no model to build and dump for every part); the
-        # telemetry tests check it is exactly what PartRecorded dumps.
-        uow.emit_data(PartRecorded, {
-            "part_id": part_id, "machine_id": machine_id, "process_id": process_id, "program_id": program_id,
-            "finished": at, "count": decision.count, "cycles": decision.cycles, "cycle_time": cycle_time,
-            "time_per_cycle": process.time_per_cycle if process is not None else None,
-            "parts_per_cycle": parts_per_cycle})
+        # Queued as that form (no model to build and dump for every part); the telemetry tests
+        # check it is exactly what PartRecorded dumps.
+        uow.emit_data(PartRecorded, {"part_id": part_id, **recorded})
         return
-    recorded = dict(machine_id=machine_id, process_id=process_id, program_id=program_id, finished=at,
-                    count=decision.count, cycles=decision.cycles, cycle_time=cycle_time,
-                    time_per_cycle=process.time_per_cycle if process is not None else None,
-                    parts_per_cycle=parts_per_cycle)
     part = Part(**row)
     uow.session.add(part)
     # part.id exists after the flush at commit, which inserts the whole batch's parts at once.
